@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks, reported as ratios measured in one run.",
+        subcommands: [])
+}

@@ -1,0 +1,4 @@
+/// Synthetic corpus and dataset ingestion.
+public enum DataSynthModule {
+    public static let name = "DataSynth"
+}

@@ -1,0 +1,3 @@
+import Domain
+/// Loads the versioned knowledge files shipped with the product.
+public enum KnowledgeModule { public static let name = "Knowledge" }

@@ -1,0 +1,1 @@
+public enum ServiceRuntimeModule { public static let name = "ServiceRuntime" }

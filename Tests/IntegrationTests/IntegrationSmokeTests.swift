@@ -1,0 +1,6 @@
+import Testing
+@testable import ServiceRuntime
+
+@Test func moduleLinks() {
+    #expect(!ServiceRuntimeModule.name.isEmpty)
+}

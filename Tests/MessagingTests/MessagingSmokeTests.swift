@@ -1,0 +1,6 @@
+import Testing
+@testable import Messaging
+
+@Test func moduleLinks() {
+    #expect(!MessagingModule.name.isEmpty)
+}
