@@ -36,13 +36,17 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], path: "Shared/NeuralNet"),
         // OPENBLAS_CORETYPE selection before the BLAS library loads.
         .target(name: "BLASKernel", dependencies: ["COpenBLAS"], path: "Shared/BLASKernel"),
+        // Capped exponential backoff with jitter, shared by the bus, the store and the services.
+        .target(name: "Backoff", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Shared/Backoff"),
         // Kafka bus over librdkafka.
         .target(name: "Messaging", dependencies: [
-            "CRDKafka", .product(name: "Logging", package: "swift-log"),
+            "CRDKafka", "Backoff", .product(name: "Logging", package: "swift-log"),
         ], path: "Shared/Messaging"),
         // PostgreSQL store over libpq, migrations, private clusters.
         .target(name: "Store", dependencies: [
-            "CLibPQ", .product(name: "Logging", package: "swift-log"),
+            "CLibPQ", "Backoff", .product(name: "Logging", package: "swift-log"),
         ], path: "Shared/Store"),
         // Knowledge data files (taxonomy, DDx graph, rules, label maps) and their loader.
         .target(name: "Knowledge", dependencies: ["Domain"], path: "Shared/Knowledge",
@@ -51,7 +55,7 @@ let package = Package(
         .target(name: "DataSynth", dependencies: ["Domain", "CTurboJPEG"], path: "Shared/DataSynth"),
         // What every process shares: configuration, logging, heartbeats, retry, shutdown.
         .target(name: "ServiceRuntime", dependencies: [
-            "Messaging", "Store", "BLASKernel",
+            "Messaging", "Store", "BLASKernel", "Backoff",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
