@@ -88,6 +88,7 @@ let package = Package(
         ], path: "Services/evaluator"),
 
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
+        .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka"], path: "Tests/MessagingTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store"], path: "Tests/StoreTests"),

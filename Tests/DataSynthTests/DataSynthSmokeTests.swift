@@ -1,0 +1,6 @@
+import Testing
+@testable import DataSynth
+
+@Test func moduleLinks() {
+    #expect(!DataSynthModule.name.isEmpty)
+}
