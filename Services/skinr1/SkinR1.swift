@@ -1,10 +1,15 @@
 import ArgumentParser
 import BLASKernel
 
-
-
-
 @main
+enum Entry {
+    static func main() async {
+        // Choose the OpenBLAS kernel before anything else runs (may re-execute this process once).
+        BLASKernelSelection.ensureSelected()
+        await SkinR1.main()
+    }
+}
+
 struct SkinR1: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skinr1",

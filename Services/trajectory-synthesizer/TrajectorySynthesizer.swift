@@ -1,0 +1,29 @@
+import ArgumentParser
+import BLASKernel
+import ServiceRuntime
+
+@main
+enum Entry {
+    static func main() async {
+        // Choose the OpenBLAS kernel before anything else runs (may re-execute this process once).
+        BLASKernelSelection.ensureSelected()
+        await TrajectorySynthesizerCommand.main()
+    }
+}
+
+struct TrajectorySynthesizerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trajectory-synthesizer",
+        abstract: "Builds SFT trajectories, RL prompts and evaluation suites from the knowledge and the data catalogue.")
+
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var settings: TrajectorySynthesizerConfiguration
+
+    func run() async throws {
+        let settings = self.settings
+        try await ServiceLauncher.run(service: "trajectory-synthesizer", options: runtime) { context in
+            context.logger.info("configured", metadata: ["settings": "\(settings)"])
+            try await ServiceLauncher.idleUntilShutdown(context)
+        }
+    }
+}

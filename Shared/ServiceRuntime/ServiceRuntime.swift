@@ -1,1 +1,0 @@
-public enum ServiceRuntimeModule { public static let name = "ServiceRuntime" }

@@ -1,4 +1,0 @@
-/// The PostgreSQL store over libpq.
-public enum StoreModule {
-    public static let name = "Store"
-}
