@@ -1,6 +1,0 @@
-import Testing
-@testable import DataSynth
-
-@Test func moduleLinks() {
-    #expect(!DataSynthModule.name.isEmpty)
-}
