@@ -1,0 +1,94 @@
+import COpenBLAS
+import Foundation
+import Synchronization
+
+/// Row-major C = alpha * op(A) @ op(B) + beta * C, where op(X) is X or X^T.
+/// m x k times k x n; lda/ldb/ldc are row strides. Every matmul of the model goes
+/// through here, so the FLOP counter below sees all of them.
+@inline(__always)
+func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+          _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+          _ b: UnsafePointer<Float>, _ ldb: Int,
+          _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    if m == 0 || n == 0 { return }
+    GEMMStats.flops.add(2 * m * n * k, ordering: .relaxed)
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The reference kernel: the same contract as `gemm`, three plain loops with a Double
+/// accumulator. Tests hold the BLAS path against it.
+func naiveGemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+               _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+               _ b: UnsafePointer<Float>, _ ldb: Int,
+               _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var acc = 0.0
+            for p in 0..<k {
+                let av = transA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                acc += Double(av) * Double(bv)
+            }
+            let old = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = alpha * Float(acc) + old
+        }
+    }
+}
+
+/// Floating-point operations issued through `gemm` since the process started
+/// (2 per multiply-add). Benchmarks read differences of it around a timed region.
+public enum GEMMStats {
+    static let flops = Atomic<Int>(0)
+    public static var totalFLOPs: Int { flops.load(ordering: .relaxed) }
+}
+
+/// Thread settings of the numeric code.
+public enum NeuralNetThreads {
+    /// Threads OpenBLAS uses inside one sgemm call.
+    public static func setBLASThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
+    /// The kernel family OpenBLAS picked at load time (e.g. "SkylakeX", "Prescott").
+    public static var blasKernel: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+}
+
+/// Measures the sgemm peak of this process, the yardstick of every model benchmark.
+public enum BLASProbe {
+    /// GFLOP/s of cblas_sgemm on n x n x n matrices: best of `repeats` timed calls after
+    /// one warm-up call.
+    public static func sgemmGFLOPS(n: Int, repeats: Int) -> Double {
+        precondition(n > 0 && repeats > 0, "sgemmGFLOPS needs n > 0 and repeats > 0")
+        var rng = SeededGenerator(seed: 7)
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        for i in 0..<(n * n) { a[i] = rng.nextUniform() - 0.5; b[i] = rng.nextUniform() - 0.5 }
+        func run() {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                        1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+        }
+        run()
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            run()
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            best = min(best, dt)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+}
+
+/// y (m) = alpha * op(A) x + beta * y, row-major A (rows x cols, stride lda);
+/// op(A) = A^T when `trans`, so m is cols then.
+@inline(__always)
+func gemv(_ trans: Bool, _ rows: Int, _ cols: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+          _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>) {
+    if rows == 0 || cols == 0 { return }
+    GEMMStats.flops.add(2 * rows * cols, ordering: .relaxed)
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols),
+                alpha, a, Int32(lda), x, 1, beta, y, 1)
+}

@@ -1,0 +1,136 @@
+// Incremental decoding with a key/value cache: each step feeds one token per row and
+// attends over the cached keys and values of that row's own prefix, so rows of different
+// lengths decode together. Legend: B rows, C channels, H heads, hs head size, M maxSequence.
+
+extension PolicyModel {
+    /// Next-token logits (B, V) after each full sequence, recomputing the whole forward.
+    /// Rows are right-padded internally; row b's logits come from its own last position.
+    public func nextTokenLogits(images: [Float], sequences: [[Int32]]) throws -> [Float] {
+        let (a, lengths) = try trunkForSequences(images: images, sequences: sequences)
+        return logitsAtLastPositions(a, lengths: lengths, t: lengths.max()!)
+    }
+
+    func trunkForSequences(images: [Float], sequences: [[Int32]]) throws -> (Activations, [Int]) {
+        let b = sequences.count
+        guard b > 0 else { throw NeuralNetError("no sequences given") }
+        let lengths = sequences.map(\.count)
+        if let empty = lengths.firstIndex(of: 0) {
+            throw NeuralNetError("sequence \(empty) is empty: a prompt needs at least one token (e.g. <bos>)")
+        }
+        let t = lengths.max()!
+        var tokens = [Int32](repeating: 0, count: b * t)
+        for (i, s) in sequences.enumerated() { for (j, tok) in s.enumerated() { tokens[i * t + j] = tok } }
+        let batch = PolicyBatch(images: images, tokens: tokens, batchSize: b, length: t)
+        return (try forwardTrunk(batch, dropoutSeed: nil), lengths)
+    }
+
+    func logitsAtLastPositions(_ a: Activations, lengths: [Int], t: Int) -> [Float] {
+        let b = lengths.count, c = config.channels, v = config.vocabSize, vn = config.visualTokens, s = vn + t
+        let rows = FloatBuffer(count: b * c)
+        for i in 0..<b { (rows.pointer + i * c).update(from: a.lnf.pointer + (i * s + vn + lengths[i] - 1) * c, count: c) }
+        var logits = [Float](repeating: 0, count: b * v)
+        logits.withUnsafeMutableBufferPointer {
+            gemm(false, true, b, v, c, 1, rows.pointer, c, ptr(view.wte), c, 0, $0.baseAddress!, v)
+        }
+        return logits
+    }
+}
+
+/// A batch of rows being decoded, with their key/value caches.
+public final class KVCacheSession {
+    public let model: PolicyModel
+    public let batchSize: Int
+    /// Positions filled per row (visual prefix included).
+    public private(set) var lengths: [Int]
+    /// Next-token logits (B, V) for every row.
+    public private(set) var logits: [Float]
+    let keys: [FloatBuffer], values: [FloatBuffer]        // per decoder layer (B, M, C)
+    // one-token scratch (B rows)
+    let x, ln, mean, rstd, qkv, atty, res1, fch, fchg, out, scores: FloatBuffer
+    let loraScratch: LoRABuffers?
+
+    /// Encodes the images, runs the prompts through the decoder and fills the caches.
+    public init(model: PolicyModel, images: [Float], prompts: [[Int32]]) throws {
+        let cfg = model.config
+        let b = prompts.count, c = cfg.channels, m = cfg.maxSequence, vn = cfg.visualTokens
+        self.model = model
+        batchSize = b
+        let (a, plen) = try model.trunkForSequences(images: images, sequences: prompts)
+        let t = plen.max()!, s = vn + t
+        keys = (0..<cfg.decoderLayers).map { _ in FloatBuffer(count: b * m * c) }
+        values = (0..<cfg.decoderLayers).map { _ in FloatBuffer(count: b * m * c) }
+        for (li, acts) in a.decoder.enumerated() {
+            for bi in 0..<b {
+                for p in 0..<(vn + plen[bi]) {
+                    let src = acts.qkv.pointer + (bi * s + p) * 3 * c
+                    (keys[li].pointer + (bi * m + p) * c).update(from: src + c, count: c)
+                    (values[li].pointer + (bi * m + p) * c).update(from: src + 2 * c, count: c)
+                }
+            }
+        }
+        lengths = plen.map { $0 + vn }
+        logits = model.logitsAtLastPositions(a, lengths: plen, t: t)
+        x = FloatBuffer(count: b * c); ln = FloatBuffer(count: b * c)
+        mean = FloatBuffer(count: b); rstd = FloatBuffer(count: b)
+        qkv = FloatBuffer(count: b * 3 * c); atty = FloatBuffer(count: b * c); res1 = FloatBuffer(count: b * c)
+        fch = FloatBuffer(count: b * cfg.hidden); fchg = FloatBuffer(count: b * cfg.hidden)
+        out = FloatBuffer(count: b * c); scores = FloatBuffer(count: m)
+        loraScratch = model.adapter.map { LoRABuffers(n: b, inDim: 0, groups: 3, rank: $0.config.rank, dropout: false) }
+    }
+
+    /// Whether every row still has room for another token.
+    public func hasRoom(_ row: Int) -> Bool { lengths[row] < model.config.maxSequence }
+
+    /// Appends one token to every row (rows without room must not be stepped: pass them
+    /// in `skip`; their logits stay as they were) and recomputes the logits.
+    public func step(_ tokens: [Int32], skip: Set<Int> = []) throws {
+        let cfg = model.config, b = batchSize, c = cfg.channels, f = cfg.hidden, m = cfg.maxSequence
+        let h = cfg.heads, hs = cfg.headSize, v = cfg.vocabSize
+        guard tokens.count == b else { throw NeuralNetError("step: \(tokens.count) tokens for \(b) rows") }
+        for (i, tok) in tokens.enumerated() where !skip.contains(i) {
+            guard tok >= 0, Int(tok) < v else { throw NeuralNetError("step: token \(tok) of row \(i) outside the vocabulary") }
+            guard hasRoom(i) else { throw NeuralNetError("step: row \(i) is full (\(m) positions)") }
+        }
+        let view = model.view
+        for i in 0..<b {
+            let pos = min(lengths[i], m - 1), tok = skip.contains(i) ? 0 : Int(tokens[i])
+            let e = model.ptr(view.wte) + tok * c, pe = model.ptr(view.wpe) + pos * c
+            for j in 0..<c { x[i * c + j] = e[j] + pe[j] }
+        }
+        var noDropout: SeededGenerator? = nil
+        let scale = 1 / Float(hs).squareRoot()
+        for (li, w) in view.decoder.enumerated() {
+            let lw = model.adapter?.view.decoder[li] ?? LoRABlockView()
+            normForward(ln.pointer, mean.pointer, rstd.pointer, x.pointer, model.ptr(w.ln1w), model.optPtr(w.ln1b), b, c)
+            model.project(qkv.pointer, loraScratch, ln.pointer, w.qkvw, w.qkvb, lw.qkv, b, c, 3 * c, &noDropout)
+            for i in 0..<b {
+                let pos = min(lengths[i], m - 1), n = pos + 1
+                let kc = keys[li].pointer + i * m * c, vc = values[li].pointer + i * m * c
+                (kc + pos * c).update(from: qkv.pointer + i * 3 * c + c, count: c)
+                (vc + pos * c).update(from: qkv.pointer + i * 3 * c + 2 * c, count: c)
+                for hi in 0..<h {
+                    // scores (n) = K[0..<n, head] q * scale; y = V[0..<n, head]^T softmax(scores)
+                    gemv(false, n, hs, scale, kc + hi * hs, c, qkv.pointer + i * 3 * c + hi * hs, 0, scores.pointer)
+                    softmaxRow(scores.pointer, n, n)
+                    gemv(true, n, hs, 1, vc + hi * hs, c, scores.pointer, 0, atty.pointer + i * c + hi * hs)
+                }
+            }
+            model.project(res1.pointer, loraScratch, atty.pointer, w.attw, w.attb, lw.att, b, c, c, &noDropout)
+            for j in 0..<(b * c) { res1[j] += x[j] }
+            normForward(ln.pointer, mean.pointer, rstd.pointer, res1.pointer, model.ptr(w.ln2w), model.optPtr(w.ln2b), b, c)
+            model.project(fch.pointer, loraScratch, ln.pointer, w.fcw, w.fcb, lw.fc, b, c, f, &noDropout)
+            geluForward(fchg.pointer, fch.pointer, b * f)
+            model.project(out.pointer, loraScratch, fchg.pointer, w.fcpw, w.fcpb, lw.fcp, b, f, c, &noDropout)
+            for j in 0..<(b * c) { x[j] = out[j] + res1[j] }
+        }
+        normForward(ln.pointer, mean.pointer, rstd.pointer, x.pointer, model.ptr(view.lnfW), model.optPtr(view.lnfB), b, c)
+        var fresh = [Float](repeating: 0, count: b * v)
+        fresh.withUnsafeMutableBufferPointer {
+            gemm(false, true, b, v, c, 1, ln.pointer, c, model.ptr(view.wte), c, 0, $0.baseAddress!, v)
+        }
+        for i in 0..<b where !skip.contains(i) {
+            for j in 0..<v { logits[i * v + j] = fresh[i * v + j] }
+            lengths[i] += 1
+        }
+    }
+}

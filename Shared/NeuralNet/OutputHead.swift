@@ -1,0 +1,54 @@
+import Foundation
+
+// The output head (tied to the token embedding) and per-token log-probabilities,
+// forward and backward side by side.
+// Legend: B batch, V_n visual tokens, T text tokens, S = V_n + T, C channels, V vocabulary.
+// Text token t of row b is predicted from decoder position V_n - 1 + t.
+
+/// gathered (B*T, C) = lnf rows that predict each text token; probs (B*T, V) = softmax of
+/// gathered @ wte^T; logp (B*T) = log p(tokens[b, t]).
+func headForward(_ logp: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePointer<Float>,
+                 _ gathered: UnsafeMutablePointer<Float>,
+                 _ lnf: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
+                 _ wte: UnsafePointer<Float>,
+                 _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int) {
+    let s = vn + t
+    for bi in 0..<b {
+        (gathered + bi * t * c).update(from: lnf + (bi * s + vn - 1) * c, count: t * c)
+    }
+    gemm(false, true, b * t, v, c, 1, gathered, c, wte, c, 0, probs, v)
+    for r in 0..<(b * t) {
+        let row = probs + r * v
+        let y = Int(tokens[r])
+        var mx = -Float.infinity
+        for j in 0..<v where row[j] > mx { mx = row[j] }
+        var sum: Float = 0
+        for j in 0..<v { let e = expf(row[j] - mx); row[j] = e; sum += e }
+        logp[r] = logf(row[y] / sum)
+        let inv = 1 / sum
+        for j in 0..<v { row[j] *= inv }
+    }
+}
+
+/// Given dlogp (B*T) = dLoss/dlog p(token), accumulates dlnf (B*S, C) and dwte (when given).
+/// d log p(y) / d logits = onehot(y) - probs. Scratch: dlogits (B*T, V), dgathered (B*T, C).
+func headBackward(_ dlnf: UnsafeMutablePointer<Float>, _ dwte: UnsafeMutablePointer<Float>?,
+                  _ dlogits: UnsafeMutablePointer<Float>, _ dgathered: UnsafeMutablePointer<Float>,
+                  _ dlogp: UnsafePointer<Float>, _ probs: UnsafePointer<Float>,
+                  _ gathered: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
+                  _ wte: UnsafePointer<Float>,
+                  _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int) {
+    let s = vn + t
+    for r in 0..<(b * t) {
+        let w = dlogp[r]
+        let p = probs + r * v, d = dlogits + r * v
+        for j in 0..<v { d[j] = -w * p[j] }
+        d[Int(tokens[r])] += w
+    }
+    gemm(false, false, b * t, c, v, 1, dlogits, v, wte, c, 0, dgathered, c)
+    if let dw = dwte { gemm(true, false, v, c, b * t, 1, dlogits, v, gathered, c, 1, dw, c) }
+    for bi in 0..<b {
+        let dst = dlnf + (bi * s + vn - 1) * c, src = dgathered + bi * t * c
+        for e in 0..<(t * c) { dst[e] += src[e] }
+    }
+}

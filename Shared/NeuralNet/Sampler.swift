@@ -1,0 +1,113 @@
+import Foundation
+
+public struct SamplingOptions: Sendable, Equatable {
+    /// Most new tokens per row (generation also stops when a row reaches maxSequence).
+    public var maxNewTokens: Int
+    /// Softmax temperature; 0 means greedy decoding (argmax, lowest id on ties).
+    public var temperature: Float
+    /// Row b draws from its own generator seeded by (seed, b): a row's sample does not
+    /// depend on which other rows share its batch.
+    public var seed: UInt64
+    /// Generation of a row ends after this token (normally <eos>).
+    public var stopToken: Int32?
+    /// false recomputes the full sequence at every step (the reference path).
+    public var useKVCache: Bool
+
+    public init(maxNewTokens: Int = 128, temperature: Float = 1, seed: UInt64 = 0,
+                stopToken: Int32? = nil, useKVCache: Bool = true) {
+        self.maxNewTokens = maxNewTokens; self.temperature = temperature; self.seed = seed
+        self.stopToken = stopToken; self.useKVCache = useKVCache
+    }
+}
+
+public struct PolicySample: Sendable, Equatable {
+    /// Generated tokens, the stop token included when it was produced.
+    public var tokens: [Int32]
+    /// The generated text without the stop token (special tokens such as <thinking> kept).
+    public var text: String
+    /// log pi(y_t) of each generated token under the policy itself (temperature 1),
+    /// whatever temperature it was sampled at: GRPO's behaviour log-probabilities.
+    public var logProbs: [Float]
+    /// log of the probability the token was actually drawn with (temperature applied;
+    /// 0 under greedy decoding).
+    public var samplingLogProbs: [Float]
+    /// true when the row ended with the stop token.
+    public var stopped: Bool
+}
+
+extension PolicyModel {
+    /// Batched generation. images (B, R, R, 3); prompts: B token lists (each at least one
+    /// token, usually starting with <bos>). `tokenizer` decodes `text` (empty without it).
+    public func generate(images: [Float], prompts: [[Int32]], options: SamplingOptions,
+                         tokenizer: BPETokenizer? = nil) throws -> [PolicySample] {
+        let b = prompts.count, v = config.vocabSize
+        guard options.maxNewTokens >= 0, options.temperature >= 0 else {
+            throw NeuralNetError("sampling: maxNewTokens and temperature must be non-negative")
+        }
+        var rngs = (0..<b).map { SeededGenerator(seed: options.seed ^ (UInt64($0) &* 0x9E37_79B9_7F4A_7C15)) }
+        var samples = [PolicySample](repeating: PolicySample(tokens: [], text: "", logProbs: [], samplingLogProbs: [], stopped: false), count: b)
+        var done = Set<Int>()
+        var sequences = prompts
+        let session = options.useKVCache ? try KVCacheSession(model: self, images: images, prompts: prompts) : nil
+        var logits = try session?.logits ?? nextTokenLogits(images: images, sequences: sequences)
+        let room = { (i: Int) in self.config.visualTokens + sequences[i].count < self.config.maxSequence }
+        for i in 0..<b where !room(i) || options.maxNewTokens == 0 { done.insert(i) }
+        var step = 0
+        while done.count < b && step < options.maxNewTokens {
+            var next = [Int32](repeating: 0, count: b)
+            for i in 0..<b where !done.contains(i) {
+                let (tok, lp, slp) = Self.pick(logits, row: i, v: v, temperature: options.temperature, rng: &rngs[i])
+                next[i] = tok
+                samples[i].tokens.append(tok)
+                samples[i].logProbs.append(lp)
+                samples[i].samplingLogProbs.append(slp)
+                sequences[i].append(tok)
+            }
+            step += 1
+            for i in 0..<b where !done.contains(i) {
+                if let stop = options.stopToken, next[i] == stop { samples[i].stopped = true; done.insert(i) }
+                else if step >= options.maxNewTokens || !room(i) { done.insert(i) }
+            }
+            if done.count == b { break }
+            if let s = session {
+                try s.step(next, skip: done)
+                logits = s.logits
+            } else {
+                logits = try nextTokenLogits(images: images, sequences: sequences)
+            }
+        }
+        if let tok = tokenizer {
+            for i in 0..<b {
+                let body = samples[i].stopped ? Array(samples[i].tokens.dropLast()) : samples[i].tokens
+                samples[i].text = tok.decode(body)
+            }
+        }
+        return samples
+    }
+
+    /// Draws a token from one row of logits. Returns it, its log-probability at
+    /// temperature 1, and its log-probability under the distribution it was drawn from.
+    static func pick(_ logits: [Float], row: Int, v: Int, temperature: Float,
+                     rng: inout SeededGenerator) -> (Int32, Float, Float) {
+        let base = row * v
+        var mx = -Float.infinity, arg = 0
+        for j in 0..<v where logits[base + j] > mx { mx = logits[base + j]; arg = j }
+        var sum1 = 0.0
+        for j in 0..<v { sum1 += Double(expf(logits[base + j] - mx)) }
+        let lse1 = Double(mx) + Foundation.log(sum1)
+        if temperature == 0 {
+            return (Int32(arg), Float(Double(logits[base + arg]) - lse1), 0)
+        }
+        let inv = 1 / temperature
+        var sumT = 0.0
+        for j in 0..<v { sumT += Double(expf((logits[base + j] - mx) * inv)) }
+        let u = Double(rng.nextUniform()) * sumT
+        var acc = 0.0, chosen = v - 1
+        for j in 0..<v {
+            acc += Double(expf((logits[base + j] - mx) * inv))
+            if acc > u { chosen = j; break }
+        }
+        let lpT = Double((logits[base + chosen] - mx) * inv) - Foundation.log(sumT)
+        return (Int32(chosen), Float(Double(logits[base + chosen]) - lse1), Float(lpT))
+    }
+}

@@ -1,0 +1,103 @@
+import Testing
+@testable import NeuralNet
+
+@Suite struct SamplingTests {
+    func setup(lora: Bool = false) throws -> (PolicyModel, [Float], [[Int32]]) {
+        let cfg = ModelConfig.micro(vocabSize: 50)
+        let model = try PolicyModel(config: cfg, seed: 21)
+        if lora {
+            let ad = try LoRAAdapter(modelConfig: cfg, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0.1), seed: 3)
+            var rng = SeededGenerator(seed: 4)
+            for i in 0..<ad.params.count { ad.params[i] += rng.nextGaussian() * 0.2 }
+            try model.attach(ad)
+        }
+        let batch = randomBatch(cfg, b: 3, t: 1, seed: 22)
+        let prompts: [[Int32]] = [[1, 7, 9], [1], [1, 3, 3, 3, 8]]   // different lengths decode together
+        return (model, batch.images, prompts)
+    }
+
+    @Test(arguments: [false, true]) func kvCacheMatchesFullRecompute(lora: Bool) throws {
+        let (model, images, prompts) = try setup(lora: lora)
+        let session = try KVCacheSession(model: model, images: images, prompts: prompts)
+        var seqs = prompts
+        var worst: Float = 0
+        var rng = SeededGenerator(seed: 5)
+        for _ in 0..<6 {
+            let full = try model.nextTokenLogits(images: images, sequences: seqs)
+            for (a, b) in zip(full, session.logits) { worst = max(worst, abs(a - b)) }
+            let next = (0..<3).map { _ in Int32(rng.next() % 50) }
+            for i in 0..<3 { seqs[i].append(next[i]) }
+            try session.step(next)
+        }
+        print("[kv cache\(lora ? ", LoRA" : "")] worst logit difference vs full recompute \(worst)")
+        #expect(worst < 1e-4)
+    }
+
+    @Test func cachedAndUncachedGenerationAgree() throws {
+        let (model, images, prompts) = try setup()
+        let opts = SamplingOptions(maxNewTokens: 8, temperature: 1, seed: 9, stopToken: 2)
+        var noCache = opts
+        noCache.useKVCache = false
+        let a = try model.generate(images: images, prompts: prompts, options: opts)
+        let b = try model.generate(images: images, prompts: prompts, options: noCache)
+        #expect(a.map(\.tokens) == b.map(\.tokens))
+        for (x, y) in zip(a, b) { for (p, q) in zip(x.logProbs, y.logProbs) { #expect(abs(p - q) < 1e-4) } }
+    }
+
+    @Test func seededSamplingIsReproducibleAndSeedsDiffer() throws {
+        let (model, images, prompts) = try setup()
+        let opts = SamplingOptions(maxNewTokens: 10, temperature: 1.0, seed: 42)
+        let a = try model.generate(images: images, prompts: prompts, options: opts)
+        let b = try model.generate(images: images, prompts: prompts, options: opts)
+        #expect(a == b)
+        var other = opts
+        other.seed = 43
+        let c = try model.generate(images: images, prompts: prompts, options: other)
+        #expect(a.map(\.tokens) != c.map(\.tokens))
+        // a row does not depend on its batch companions
+        let solo = try model.generate(images: Array(images[0..<(8 * 8 * 3)]), prompts: [prompts[0]], options: opts)
+        #expect(solo[0].tokens == a[0].tokens)
+    }
+
+    @Test func greedyIsDeterministicAndArgmax() throws {
+        let (model, images, prompts) = try setup()
+        let opts = SamplingOptions(maxNewTokens: 5, temperature: 0, seed: 1)
+        var other = opts
+        other.seed = 999
+        let a = try model.generate(images: images, prompts: prompts, options: opts)
+        let b = try model.generate(images: images, prompts: prompts, options: other)
+        #expect(a.map(\.tokens) == b.map(\.tokens))
+        let logits = try model.nextTokenLogits(images: images, sequences: prompts)
+        for i in 0..<3 {
+            let row = logits[(i * 50)..<((i + 1) * 50)]
+            #expect(Int(a[i].tokens[0]) == row.indices.max(by: { row[$0] < row[$1] })! - i * 50)
+        }
+    }
+
+    @Test func logProbsAreThePolicysAtTemperatureOne() throws {
+        let (model, images, prompts) = try setup()
+        let opts = SamplingOptions(maxNewTokens: 4, temperature: 0.7, seed: 3)
+        let s = try model.generate(images: images, prompts: prompts, options: opts)
+        // score prompt + sample with the training forward: the same log-probabilities
+        for i in 0..<3 {
+            let seq = prompts[i] + s[i].tokens
+            let batch = PolicyBatch(images: Array(images[(i * 192)..<((i + 1) * 192)]), tokens: seq, batchSize: 1, length: seq.count)
+            let lp = try model.logProbs(batch)
+            for (t, sampled) in s[i].logProbs.enumerated() {
+                #expect(abs(lp[prompts[i].count + t] - sampled) < 1e-4)
+            }
+            #expect(s[i].samplingLogProbs != s[i].logProbs)
+        }
+    }
+
+    @Test func stopsAtStopToken() throws {
+        let (model, images, prompts) = try setup()
+        // greedy picks some token first; make that the stop token
+        let first = try model.generate(images: images, prompts: prompts, options: SamplingOptions(maxNewTokens: 1, temperature: 0))
+        let stop = first[0].tokens[0]
+        let s = try model.generate(images: images, prompts: prompts,
+                                   options: SamplingOptions(maxNewTokens: 6, temperature: 0, stopToken: stop))
+        #expect(s[0].stopped && s[0].tokens == [stop])
+        for x in s { #expect(x.tokens.count <= 6) }
+    }
+}
