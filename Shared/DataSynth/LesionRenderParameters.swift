@@ -30,6 +30,10 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
     public var scale: Scale
     /// Specular highlight on a raised or shiny surface, 0...1.
     public var shine: Float
+    /// Smaller lesions of the same kind around the main one.
+    public var satellites: Satellites
+    /// Vesicles or pustules on the lesion (and one on each satellite).
+    public var vesicles: Vesicles
     public var style: ImagingStyle
     /// Acquisition shift applied after the style, for out-of-distribution sets.
     public var domainShift: DomainShift
@@ -49,6 +53,8 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
         vessels: Vessels = .none,
         scale: Scale = .none,
         shine: Float = 0,
+        satellites: Satellites = .none,
+        vesicles: Vesicles = .none,
         style: ImagingStyle = .dermoscopy,
         domainShift: DomainShift = .none
     ) {
@@ -66,6 +72,8 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
         self.vessels = vessels
         self.scale = scale
         self.shine = shine
+        self.satellites = satellites
+        self.vesicles = vesicles
         self.style = style
         self.domainShift = domainShift
     }
@@ -88,12 +96,21 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
         /// 1: even, thin lines fading at the periphery (typical). 0: broadened, variable
         /// lines, distorted holes, patchy and ending abruptly (atypical).
         public var regularity: Float
-        public init(density: Float, contrast: Float, regularity: Float) {
+        public var placement: Placement
+        public init(density: Float, contrast: Float, regularity: Float, placement: Placement = .whole) {
             self.density = density
             self.contrast = contrast
             self.regularity = regularity
+            self.placement = placement
         }
         public static let none = PigmentNetwork(density: 0, contrast: 0, regularity: 1)
+
+        public enum Placement: String, Sendable, Hashable, Codable, CaseIterable {
+            /// Over the whole lesion.
+            case whole
+            /// Confined to the rim (the delicate peripheral network of dermatofibroma).
+            case rim
+        }
     }
 
     /// Dots and globules (also milia-like cysts, blue-grey ovoid nests, lacunae, by colour).
@@ -167,6 +184,16 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
         case hairpin
         /// Irregular linear, meandering vessels (melanoma, squamous cell carcinoma).
         case linearIrregular
+        /// Clusters of tiny coiled vessels (Bowen disease).
+        case glomerular
+        /// Short curved vessels (dermal nevus).
+        case comma
+        /// Several vessel shapes together: dotted, linear irregular and comma (melanoma).
+        case polymorphous
+        /// Red to dark round lagoons separated by pale septa (haemangioma, angiokeratoma).
+        case lacunae
+        /// A red mesh around paler follicular openings (facial actinic keratosis).
+        case redPseudonetwork
     }
 
     public struct Vessels: Sendable, Hashable, Codable {
@@ -188,6 +215,34 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
             self.colour = colour
         }
         public static let none = Scale(amount: 0, colour: .yellowWhite)
+    }
+
+    /// Several lesions rather than one.
+    public struct Satellites: Sendable, Hashable, Codable {
+        /// Number of extra lesions, 0...40.
+        public var count: Int
+        /// Their radius as a fraction of the main lesion's, 0.05...0.8.
+        public var size: Float
+        public init(count: Int, size: Float) {
+            self.count = count
+            self.size = size
+        }
+        public static let none = Satellites(count: 0, size: 0.3)
+    }
+
+    /// Fluid-filled (white-yellow, shiny) papules, optionally with a central dell.
+    public struct Vesicles: Sendable, Hashable, Codable {
+        /// Number on the main lesion, 0...60.
+        public var count: Int
+        /// Radius as a fraction of the lesion radius, 0.02...0.3.
+        public var size: Float
+        public var umbilicated: Bool
+        public init(count: Int, size: Float, umbilicated: Bool) {
+            self.count = count
+            self.size = size
+            self.umbilicated = umbilicated
+        }
+        public static let none = Vesicles(count: 0, size: 0.1, umbilicated: false)
     }
 
     /// How the picture was taken.
@@ -294,6 +349,14 @@ public struct LesionRenderParameters: Sendable, Hashable, Codable {
         try unit(scale.amount, "scale.amount")
         try colour(scale.colour, "scale.colour")
         try unit(shine, "shine")
+        guard (0...40).contains(satellites.count) else {
+            throw ImageError("lesion parameter satellites.count = \(satellites.count) is outside 0...40")
+        }
+        try range(satellites.size, 0.05, 0.8, "satellites.size")
+        guard (0...60).contains(vesicles.count) else {
+            throw ImageError("lesion parameter vesicles.count = \(vesicles.count) is outside 0...60")
+        }
+        try range(vesicles.size, 0.02, 0.3, "vesicles.size")
         try range(domainShift.colourCast.r, 0.5, 1.5, "domainShift.colourCast.r")
         try range(domainShift.colourCast.g, 0.5, 1.5, "domainShift.colourCast.g")
         try range(domainShift.colourCast.b, 0.5, 1.5, "domainShift.colourCast.b")

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// Draws synthetic lesion images from `LesionRenderParameters`.
@@ -54,6 +55,8 @@ private struct Scene {
     var mask: [Float]
     var lesionX: [Float]
     var lesionY: [Float]
+    /// Satellite lesions drawn: pixel centre and radius.
+    var satelliteDiscs: [(x: Float, y: Float, r: Float)] = []
 
     init(params: LesionRenderParameters, size: Int, seed: UInt64) {
         p = params
@@ -158,10 +161,12 @@ private struct Scene {
 
     mutating func draw() -> RGBImage {
         drawSkinAndLesion()
+        drawSatellites()
         drawGlobules()
         drawStreaks()
-        drawVeil()
+        drawOverlays()
         drawVessels()
+        drawVesicles()
         drawSurface()
         drawHair()
         return finish()
@@ -218,7 +223,8 @@ private struct Scene {
                             let line = 1 - smoothstep(halfWidth * 0.4 - lineAA, halfWidth * 1.6 + lineAA, e)
                             let typicalFade = 1 - 0.75 * smoothstep(0.55, 1.0, rho)
                             let patch = smoothstep(0.35, 0.6, patchNoise(lx * 2.2, ly * 2.2))
-                            let fade = typicalFade * (1 - irregular) + patch * irregular
+                            var fade = typicalFade * (1 - irregular) + patch * irregular
+                            if net.placement == .rim { fade *= smoothstep(0.45, 0.8, rho) }
                             let k = net.contrast * fade * alpha
                             c = c.scaled(1 - 0.5 * k * line + 0.08 * k * (1 - line))
                         }
@@ -310,19 +316,77 @@ private struct Scene {
         }
     }
 
-    /// Pass 2: blue-white veil over what is drawn so far (it hides structure beneath it).
-    mutating func drawVeil() {
+    mutating func drawSatellites() {
+        let sat = p.satellites
+        guard sat.count > 0 else { return }
+        let colour = palette[0].mixed(with: skin, 0.2)
+        for _ in 0..<sat.count {
+            // Somewhere on the visible skin, not on the main lesion.
+            var placed: (Float, Float)? = nil
+            for _ in 0..<20 {
+                let x = rng.uniform(-0.8, 0.8), y = rng.uniform(-0.8, 0.8)
+                let dx = x - centreX, dy = y - centreY
+                let lx = (dx * cosT + dy * sinT) / radius, ly = (-dx * sinT + dy * cosT) / radius
+                if (lx * lx + ly * ly).squareRoot() > outlineRadius(lx, ly) * 1.15 + sat.size {
+                    placed = (x, y)
+                    break
+                }
+            }
+            guard let (x, y) = placed else { continue }
+            let px = (x + 1) * Float(n) / 2 - 0.5, py = (y + 1) * Float(n) / 2 - 0.5
+            let r = sat.size * radiusPixels * rng.uniform(0.7, 1.3)
+            canvas.disc(px, py, radius: r, core: 0.35, colour: colour.scaled(1 + 0.06 * rng.gaussian()), opacity: 0.85)
+            satelliteDiscs.append((px, py, r))
+        }
+    }
+
+    /// Pass 2: per-pixel overlays over what is drawn so far: the blue-white veil (it hides
+    /// structure beneath it) and the red pseudonetwork.
+    mutating func drawOverlays() {
         let v = p.veil
-        guard v.strength > 0, v.extent > 0 else { return }
+        let veilOn = v.strength > 0 && v.extent > 0
+        let pseudo = p.vessels.pattern == .redPseudonetwork
+        guard veilOn || pseudo else { return }
         let veilColour = RGBColour(0.56, 0.61, 0.70)
+        let meshColour = RGBColour(0.80, 0.28, 0.30), follicle = RGBColour(0.96, 0.90, 0.86)
+        let cells = 4 + 5 * p.vessels.density
         let cx = colourCentreX * 0.8, cy = colourCentreY * 0.8
         for index in 0..<(n * n) where mask[index] > 0 {
             let lx = lesionX[index], ly = lesionY[index]
-            let m = blotch(lx, ly, cx: cx, cy: cy, extent: v.extent, noise: areaNoise)
-            guard m > 0 else { continue }
-            // Ground-glass texture: a little brightness variation inside the veil.
-            let grain = 0.94 + 0.12 * mottleNoise(lx * 9 + 3.3, ly * 9 - 1.7)
-            canvas.blend(index, veilColour.scaled(grain), v.strength * 0.7 * m * mask[index])
+            if pseudo {
+                // Follicles are the cells' centres; the red mesh runs between them.
+                let (f1, f2) = network.distances(lx * cells + 31.7, ly * cells - 12.9)
+                let line = 1 - smoothstep(0.08, 0.3, f2 - f1)
+                let hole = 1 - smoothstep(0.12, 0.22, f1)
+                canvas.blend(index, meshColour, 0.75 * line * mask[index])
+                canvas.blend(index, follicle, 0.6 * hole * mask[index])
+            }
+            if veilOn {
+                let m = blotch(lx, ly, cx: cx, cy: cy, extent: v.extent, noise: areaNoise)
+                guard m > 0 else { continue }
+                // Ground-glass texture: a little brightness variation inside the veil.
+                let grain = 0.94 + 0.12 * mottleNoise(lx * 9 + 3.3, ly * 9 - 1.7)
+                canvas.blend(index, veilColour.scaled(grain), v.strength * 0.7 * m * mask[index])
+            }
+        }
+    }
+
+    mutating func drawVesicles() {
+        let ves = p.vesicles
+        guard ves.count > 0 else { return }
+        var spots: [(Float, Float, Float)] = []
+        for _ in 0..<ves.count {
+            let rho = 0.8 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
+            let (px, py) = toPixel(rho * cos(a), rho * sin(a))
+            spots.append((px, py, ves.size * radiusPixels * rng.uniform(0.75, 1.25)))
+        }
+        for disc in satelliteDiscs { spots.append((disc.x, disc.y, min(ves.size * radiusPixels, disc.r * 0.7))) }
+        let fluid = RGBColour(0.97, 0.94, 0.80), halo = RGBColour(0.86, 0.42, 0.42), dell = RGBColour(0.62, 0.50, 0.42)
+        for (x, y, r) in spots {
+            canvas.disc(x, y, radius: r * 1.45, core: 0.4, colour: halo, opacity: 0.45)
+            canvas.disc(x, y, radius: r, core: 0.7, colour: fluid, opacity: 0.9)
+            canvas.disc(x - r * 0.3, y - r * 0.35, radius: r * 0.3, core: 0.3, colour: RGBColour(1, 1, 1), opacity: 0.7)
+            if ves.umbilicated { canvas.disc(x, y, radius: r * 0.3, core: 0.5, colour: dell, opacity: 0.8) }
         }
     }
 
@@ -374,22 +438,78 @@ private struct Scene {
                 canvas.capsule(tx, ty, rx, ry, radius: 0.014 * rp, 0.014 * rp, colour: red, opacity: 0.9, weights: mask)
             }
         case .linearIrregular:
-            let count = 2 + Int(v.density * 9)
-            for _ in 0..<count {
+            meanderingVessels(count: 2 + Int(v.density * 9))
+        case .glomerular:
+            let clusters = 3 + Int(v.density * 5)
+            for _ in 0..<clusters {
                 let rho = 0.8 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
-                var x = rho * cos(a), y = rho * sin(a)
-                var dir = rng.uniform(0, 6.2832)
-                let width = 0.018 * rp * (0.8 + 0.5 * rng.unit())
-                for _ in 0..<7 {
-                    let step = 0.09 * (0.6 + 0.8 * rng.unit())
-                    let nx = x + cos(dir) * step, ny = y + sin(dir) * step
-                    let (ax, ay) = toPixel(x, y), (bx, by) = toPixel(nx, ny)
-                    canvas.capsule(ax, ay, bx, by, radius: width, width, colour: red.scaled(0.95 + 0.1 * rng.unit()),
-                                   opacity: 0.85, weights: mask)
-                    x = nx
-                    y = ny
-                    dir += 0.8 * rng.gaussian()
+                let ox = rho * cos(a), oy = rho * sin(a)
+                for _ in 0..<(5 + Int(rng.unit() * 6)) {
+                    // Each glomerulus: a tiny tight coil, drawn as two short crossing strokes.
+                    let gx = ox + 0.07 * rng.gaussian(), gy = oy + 0.07 * rng.gaussian()
+                    let t = rng.uniform(0, 6.2832), s: Float = 0.022
+                    let (ax, ay) = toPixel(gx - s * cos(t), gy - s * sin(t)), (bx, by) = toPixel(gx + s * cos(t), gy + s * sin(t))
+                    let (cx, cy) = toPixel(gx - s * sin(t), gy + s * cos(t)), (dx, dy) = toPixel(gx + s * sin(t), gy - s * cos(t))
+                    canvas.capsule(ax, ay, bx, by, radius: 0.016 * rp, 0.016 * rp, colour: red, opacity: 0.85, weights: mask)
+                    canvas.capsule(cx, cy, dx, dy, radius: 0.016 * rp, 0.016 * rp, colour: red, opacity: 0.85, weights: mask)
                 }
+            }
+        case .comma:
+            commaVessels(count: 6 + Int(v.density * 20))
+        case .polymorphous:
+            let count = 8 + Int(v.density * 30)
+            for _ in 0..<count {
+                let rho = 0.9 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
+                let (px, py) = toPixel(rho * cos(a), rho * sin(a))
+                canvas.disc(px, py, radius: 0.026 * rp, core: 0.5, colour: red, opacity: 0.85, weights: mask)
+            }
+            meanderingVessels(count: 2 + Int(v.density * 5))
+            commaVessels(count: 3 + Int(v.density * 6))
+        case .lacunae:
+            let count = 8 + Int(v.density * 22)
+            let bright = RGBColour(0.72, 0.10, 0.18), dark = RGBColour(0.36, 0.05, 0.16)
+            for _ in 0..<count {
+                let rho = 0.78 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
+                let (px, py) = toPixel(rho * cos(a), rho * sin(a))
+                canvas.disc(px, py, radius: rng.uniform(0.07, 0.13) * rp, core: 0.75,
+                            colour: bright.mixed(with: dark, rng.unit()), opacity: 0.92, weights: mask)
+            }
+        case .redPseudonetwork:
+            return  // drawn per pixel in drawOverlays
+        }
+    }
+
+    mutating func commaVessels(count: Int) {
+        let rp = radiusPixels
+        for _ in 0..<count {
+            let rho = 0.85 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
+            let x = rho * cos(a), y = rho * sin(a)
+            let dir = rng.uniform(0, 6.2832), bend = dir + (rng.unit() < 0.5 ? -0.9 : 0.9)
+            let mx = x + cos(dir) * 0.05, my = y + sin(dir) * 0.05
+            let ex = mx + cos(bend) * 0.04, ey = my + sin(bend) * 0.04
+            let (ax, ay) = toPixel(x, y), (bx, by) = toPixel(mx, my), (cx, cy) = toPixel(ex, ey)
+            canvas.capsule(ax, ay, bx, by, radius: 0.02 * rp, 0.016 * rp, colour: .vesselRed, opacity: 0.85, weights: mask)
+            canvas.capsule(bx, by, cx, cy, radius: 0.016 * rp, 0.01 * rp, colour: .vesselRed, opacity: 0.85, weights: mask)
+        }
+    }
+
+    mutating func meanderingVessels(count: Int) {
+        let red = RGBColour.vesselRed
+        let rp = radiusPixels
+        for _ in 0..<count {
+            let rho = 0.8 * rng.unit().squareRoot(), a = rng.uniform(0, 6.2832)
+            var x = rho * cos(a), y = rho * sin(a)
+            var dir = rng.uniform(0, 6.2832)
+            let width = 0.018 * rp * (0.8 + 0.5 * rng.unit())
+            for _ in 0..<7 {
+                let step = 0.09 * (0.6 + 0.8 * rng.unit())
+                let nx = x + cos(dir) * step, ny = y + sin(dir) * step
+                let (ax, ay) = toPixel(x, y), (bx, by) = toPixel(nx, ny)
+                canvas.capsule(ax, ay, bx, by, radius: width, width, colour: red.scaled(0.95 + 0.1 * rng.unit()),
+                               opacity: 0.85, weights: mask)
+                x = nx
+                y = ny
+                dir += 0.8 * rng.gaussian()
             }
         }
     }

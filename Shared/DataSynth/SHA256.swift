@@ -35,27 +35,54 @@ public struct SHA256: Sendable {
     }
 
     public mutating func update<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
-        for byte in bytes {
-            block.append(byte)
-            if block.count == 64 {
-                compress()
-                block.removeAll(keepingCapacity: true)
-            }
+        let handled: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            update(contiguous: UnsafeRawBufferPointer(buffer))
+        }
+        if handled == nil {
+            for byte in bytes { append(byte) }
+        }
+    }
+
+    /// Whole blocks go straight from the caller's memory to `compress`; only the ragged
+    /// ends pass through the pending block.
+    private mutating func update(contiguous buffer: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < buffer.count && !block.isEmpty {
+            append(buffer[offset])
+            offset += 1
+        }
+        while buffer.count - offset >= 64 {
+            compress(UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + 64)]))
+            offset += 64
+        }
+        while offset < buffer.count {
+            append(buffer[offset])
+            offset += 1
+        }
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        block.append(byte)
+        if block.count == 64 {
+            let full = block
+            full.withUnsafeBytes { compress($0) }
+            block.removeAll(keepingCapacity: true)
         }
     }
 
     /// Pads the message (a 1 bit, zeros, the 64-bit bit length) and returns the digest.
     public mutating func finalize() -> [UInt8] {
         let bitLength = (compressedBytes + UInt64(block.count)) &* 8
-        block.append(0x80)
-        if block.count > 56 {
-            while block.count < 64 { block.append(0) }
-            compress()
-            block.removeAll(keepingCapacity: true)
+        var tail = block
+        tail.append(0x80)
+        if tail.count > 56 {
+            while tail.count < 64 { tail.append(0) }
+            tail.withUnsafeBytes { compress($0) }
+            tail.removeAll()
         }
-        while block.count < 56 { block.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { block.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        compress()
+        while tail.count < 56 { tail.append(0) }
+        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        tail.withUnsafeBytes { compress($0) }
         block.removeAll(keepingCapacity: true)
         var out = [UInt8]()
         out.reserveCapacity(32)
@@ -80,12 +107,12 @@ public struct SHA256: Sendable {
     ]
 
     /// One 64-byte block through the compression function (FIPS 180-4, 6.2.2).
-    private mutating func compress() {
+    private mutating func compress(_ chunk: UnsafeRawBufferPointer) {
         compressedBytes &+= 64
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
         for t in 0..<16 {
-            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16
-                | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
+            w[t] = UInt32(chunk[4 * t]) << 24 | UInt32(chunk[4 * t + 1]) << 16
+                | UInt32(chunk[4 * t + 2]) << 8 | UInt32(chunk[4 * t + 3])
         }
         for t in 16..<64 {
             let s0 = Self.rotr(w[t - 15], 7) ^ Self.rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)

@@ -1,28 +1,18 @@
-/// SplitMix64: a small, fast generator whose whole output is fixed by its seed, so a
-/// rendered image depends on nothing but its parameters and seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+import Domain
 
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+// The generator is Domain's SplitMix64 (one seeded algorithm for the whole product); the
+// renderer adds the float draws it needs.
+extension SplitMix64 {
     /// A float uniform in [0, 1).
-    @inlinable
-    public mutating func unit() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+    @inline(__always)
+    mutating func unit() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
     /// A float uniform in [lo, hi).
-    @inlinable
-    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * unit() }
+    @inline(__always)
+    mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * unit() }
 
     /// An approximately normal float (sum of four uniforms), mean 0, standard deviation 1.
-    public mutating func gaussian() -> Float {
+    mutating func gaussian() -> Float {
         (unit() + unit() + unit() + unit() - 2) * 1.7320508
     }
 }
