@@ -96,7 +96,7 @@ public struct RGBColour: Sendable, Hashable, Codable {
     public static let black = RGBColour(0.12, 0.08, 0.08)
     public static let blueGrey = RGBColour(0.44, 0.50, 0.60)
     public static let steelBlue = RGBColour(0.30, 0.38, 0.55)
-    public static let red = RGBColour(0.80, 0.22, 0.22)
+    public static let red = RGBColour(0.82, 0.34, 0.32)
     public static let vesselRed = RGBColour(0.76, 0.10, 0.14)
     public static let pink = RGBColour(0.92, 0.62, 0.62)
     public static let violet = RGBColour(0.50, 0.28, 0.45)
