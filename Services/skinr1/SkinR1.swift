@@ -20,6 +20,7 @@ struct SkinR1: AsyncParsableCommand {
             BusCommand.self,
             StatusCommand.self,
             BenchCommand.self,
+            RewardCommand.self,
         ]
     )
 }

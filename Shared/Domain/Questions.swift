@@ -1,0 +1,156 @@
+/// The multiple-choice questions of METHOD section 4: RL prompts and evaluation items.
+
+public enum QuestionKind: String, Codable, Sendable, CaseIterable {
+    /// Disease diagnosis on an in-distribution dataset (RL prompts are of this kind).
+    case disease
+    /// Three-way lesion condition: benign, malignant, precancerous in situ.
+    case lesionCondition = "lesion_condition"
+    /// Distractors are ancestors of the ground truth.
+    case hierarchical
+    /// Distractors are DDx-graph neighbours of the ground truth.
+    case ddx
+    /// A dataset never used in training, with its own label vocabulary.
+    case ood
+}
+
+public enum QuestionPurpose: String, Codable, Sendable {
+    case reinforcement = "rl"
+    case evaluation
+}
+
+/// What the `<final diagnosis>` tag must hold (METHOD 3.4).
+public enum AnswerFormat: String, Codable, Sendable {
+    /// `LETTER, condition` (disease questions).
+    case letterAndCondition = "letter_and_condition"
+    /// `LETTER` (condition questions, where the letter is the condition).
+    case letterOnly = "letter_only"
+}
+
+/// How the granularity reward of a path option is normalised (METHOD 4).
+public enum GranularityNormalisation: String, Codable, Sendable {
+    /// Decision: 0.75 * i / i_max, i_max the depth of the finest path option present.
+    case finestOption = "finest_option"
+    /// The paper's literal 0.75 * i / L, L the length of the ground-truth path.
+    case pathLength = "path_length"
+}
+
+public struct QuestionOption: Codable, Sendable, Equatable {
+    public var letter: String
+    public var text: String
+    /// The taxonomy node the option names (nil for condition options).
+    public var node: NodeID?
+    /// The condition a condition option names, or the node's condition.
+    public var condition: LesionCondition?
+    /// Position i (1-based) of the option on the ground-truth path P, nil off the path.
+    public var pathIndex: Int?
+    /// R_gran earned by choosing this option.
+    public var granularityReward: Double
+
+    public init(letter: String, text: String, node: NodeID?, condition: LesionCondition?,
+                pathIndex: Int?, granularityReward: Double) {
+        self.letter = letter
+        self.text = text
+        self.node = node
+        self.condition = condition
+        self.pathIndex = pathIndex
+        self.granularityReward = granularityReward
+    }
+}
+
+/// One question about one image, with everything a scorer needs. This is the JSON shape
+/// RL prompts and evaluation items travel and are stored in.
+public struct QuestionItem: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: QuestionKind
+    public var purpose: QuestionPurpose
+    public var caseID: String
+    public var dataset: String
+    public var imageSHA: String
+    /// The question stem.
+    public var question: String
+    public var options: [QuestionOption]
+    /// The full text shown to the policy: stem, options and answer instructions.
+    public var prompt: String
+    /// The finest option on the ground-truth path (the answer counted by accuracy).
+    public var correctLetter: String
+    /// The label node (nil for condition-only cases).
+    public var groundTruth: NodeID?
+    public var groundTruthCondition: LesionCondition
+    /// P = [l_1..l_L], coarsest first (empty for condition-only cases).
+    public var path: [NodeID]
+    public var answerFormat: AnswerFormat
+    public var normalisation: GranularityNormalisation
+    public var seed: UInt64
+
+    public init(id: String, kind: QuestionKind, purpose: QuestionPurpose, caseID: String, dataset: String,
+                imageSHA: String, question: String, options: [QuestionOption], prompt: String,
+                correctLetter: String, groundTruth: NodeID?, groundTruthCondition: LesionCondition,
+                path: [NodeID], answerFormat: AnswerFormat, normalisation: GranularityNormalisation, seed: UInt64) {
+        self.id = id
+        self.kind = kind
+        self.purpose = purpose
+        self.caseID = caseID
+        self.dataset = dataset
+        self.imageSHA = imageSHA
+        self.question = question
+        self.options = options
+        self.prompt = prompt
+        self.correctLetter = correctLetter
+        self.groundTruth = groundTruth
+        self.groundTruthCondition = groundTruthCondition
+        self.path = path
+        self.answerFormat = answerFormat
+        self.normalisation = normalisation
+        self.seed = seed
+    }
+
+    public var letters: [String] { options.map(\.letter) }
+    public func option(_ letter: String) -> QuestionOption? { options.first { $0.letter == letter } }
+}
+
+/// The answer instructions and question stems, in one place.
+public enum PromptText {
+    public static let thinkingOpen = "<thinking>"
+    public static let thinkingClose = "</thinking>"
+    public static let finalOpen = "<final diagnosis>"
+    public static let finalClose = "</final diagnosis>"
+    public static let diagnosisOpen = "<diagnosis>"
+    public static let diagnosisClose = "</diagnosis>"
+
+    public static func stem(for kind: QuestionKind) -> String {
+        switch kind {
+        case .disease, .ood:
+            "Which diagnosis best fits the skin lesion in this image?"
+        case .lesionCondition:
+            "Is the skin lesion in this image benign, malignant or precancerous in situ?"
+        case .hierarchical:
+            "Several of these labels may describe the lesion at different levels of detail. Which is the most specific correct diagnosis?"
+        case .ddx:
+            "These diagnoses are easily confused with one another. Which one fits the lesion in this image?"
+        }
+    }
+
+    public static func instructions(for format: AnswerFormat) -> String {
+        switch format {
+        case .letterAndCondition:
+            "First describe what you see and reason towards a diagnosis inside \(thinkingOpen) \(thinkingClose). "
+                + "Then write exactly one option letter and the lesion condition (benign, malignant or precancerous in situ) "
+                + "inside \(finalOpen) \(finalClose), for example: \(finalOpen) B, malignant \(finalClose). "
+                + "If more than one option is correct, choose the most specific one."
+        case .letterOnly:
+            "First describe what you see and reason about it inside \(thinkingOpen) \(thinkingClose). "
+                + "Then write exactly one option letter inside \(finalOpen) \(finalClose), for example: \(finalOpen) A \(finalClose)."
+        }
+    }
+
+    /// The full prompt: stem, one option per line ("A: text"), instructions.
+    public static func prompt(question: String, options: [QuestionOption], format: AnswerFormat) -> String {
+        ([question] + options.map { "\($0.letter): \($0.text)" } + [instructions(for: format)]).joined(separator: "\n")
+    }
+
+    /// The instruction of an SFT trajectory prompt (METHOD 3.4).
+    public static let trajectoryInstruction =
+        "Examine the skin lesion in this image and diagnose it. Reason from the visible findings inside "
+        + "\(thinkingOpen) \(thinkingClose). Then give the diagnosis, its families in the taxonomy and its lesion "
+        + "condition inside \(diagnosisOpen) \(diagnosisClose)."
+}

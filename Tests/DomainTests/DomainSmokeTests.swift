@@ -1,6 +1,0 @@
-import Testing
-@testable import Domain
-
-@Test func moduleLinks() {
-    #expect(!DomainModule.name.isEmpty)
-}
