@@ -1,0 +1,254 @@
+import CRDKafka
+import Logging
+
+/// A member of a consumer group that commits offsets only when told to.
+///
+/// `enable.auto.commit=false`: the owner commits after its work for a message is durable
+/// (`commit(_:)`), so a crash redelivers instead of losing. Messages are fetched by a poll
+/// loop on a dedicated thread and read through `messages` or `nextBatch`. Rebalances are
+/// handled here (assign/revoke) and reported on `events`.
+public final class KafkaConsumer: Sendable {
+    private struct Membership {
+        var assignment: Set<KafkaTopicPartition> = []
+        /// Start positions asked for partitions not (yet) assigned; used at assignment.
+        var pendingStarts: [KafkaTopicPartition: Int64] = [:]
+        var closed = false
+    }
+
+    private let client: RDKafkaClient
+    private let membership: LockedState<Membership>
+    private let buffer: MessageBuffer
+    private let pollThread: PollThread
+    private let eventSink: AsyncStream<KafkaConsumerEvent>.Continuation
+    private let logger: Logger
+    public let groupID: String
+    /// Assignments, revocations and polling problems, newest kept when nobody reads them.
+    public let events: AsyncStream<KafkaConsumerEvent>
+
+    /// Joins `consumer.groupID` and subscribes to `topics`.
+    public init(configuration: KafkaConfiguration, consumer: KafkaConsumerConfiguration, topics: [String],
+                logger: Logger = Logger(label: "skinr1.kafka.consumer")) throws {
+        guard !topics.isEmpty else { throw KafkaError(.invalidArgument, "a consumer needs at least one topic") }
+        var logger = logger
+        logger[metadataKey: LogKey.group] = "\(consumer.groupID)"
+        let membership = LockedState(Membership())
+        let buffer = MessageBuffer(capacity: consumer.bufferCapacity)
+        let (events, eventSink) = AsyncStream.makeStream(of: KafkaConsumerEvent.self,
+                                                         bufferingPolicy: .bufferingNewest(256))
+        let groupLogger = logger
+        let callbacks = RDKafkaCallbacks(logger: logger, onRebalance: { handle, code, list in
+            Self.rebalance(handle: handle, code: code, list: list, membership: membership, buffer: buffer,
+                           events: eventSink, logger: groupLogger)
+        })
+        let client = try RDKafkaClient(kind: .consumer, settings: consumer.dictionary(connection: configuration),
+                                       callbacks: callbacks)
+        try client.subscribe(topics)
+        self.client = client
+        self.membership = membership
+        self.buffer = buffer
+        self.events = events
+        self.eventSink = eventSink
+        self.logger = logger
+        self.groupID = consumer.groupID
+        self.pollThread = PollThread(name: "skinr1.kafka.consumer.poll") { thread in
+            Self.pollLoop(client: client, buffer: buffer, events: eventSink, thread: thread, logger: groupLogger)
+        }
+    }
+
+    deinit {
+        pollThread.stop()
+        eventSink.finish()
+    }
+
+    /// Every message, in order per partition, until `close()`.
+    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(buffer: buffer) }
+
+    /// Up to `maxCount` messages: whatever is buffered, else the first to arrive within
+    /// `maxWait`. `[]` when nothing arrived in time, nil once the consumer is closed.
+    public func nextBatch(maxCount: Int, maxWait: Duration) async throws -> [KafkaConsumerMessage]? {
+        try await buffer.take(maxCount: maxCount, timeout: maxWait)
+    }
+
+    /// Partitions this member owns right now.
+    public var assignment: [KafkaTopicPartition] {
+        membership.withLock { Array($0.assignment) }.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+    }
+
+    // MARK: Offsets
+
+    /// Synchronously commits `message.offset + 1` for its partition: call it after the work
+    /// for the message (and everything before it in the partition) is durable.
+    public func commit(_ message: KafkaConsumerMessage) async throws {
+        try await commit(offsets: [KafkaTopicPartitionOffset(topic: message.topic, partition: message.partition,
+                                                             offset: message.offset + 1)])
+    }
+
+    /// Commits, for each partition present, one past the highest offset among `messages`.
+    public func commit(_ messages: [KafkaConsumerMessage]) async throws {
+        var next: [KafkaTopicPartition: Int64] = [:]
+        for message in messages {
+            next[message.topicPartition] = max(next[message.topicPartition] ?? Int64.min, message.offset + 1)
+        }
+        try await commit(offsets: next.map {
+            KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value)
+        })
+    }
+
+    /// Commits explicit positions; each `offset` is the next one the group should read.
+    public func commit(offsets: [KafkaTopicPartitionOffset]) async throws {
+        guard !offsets.isEmpty else { return }
+        let client = self.client
+        try await client.blocking { try client.commit(offsets) }
+    }
+
+    /// The group's committed positions for `partitions` (-1001 where none is committed).
+    public func committed(_ partitions: [KafkaTopicPartition],
+                          timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
+        let client = self.client
+        let ms = Int32(clamping: timeout.milliseconds)
+        return try await client.blocking { try client.committed(partitions, timeoutMs: ms) }
+    }
+
+    // MARK: Position and flow control
+
+    /// Moves the read position of a partition. For a partition not assigned yet, the
+    /// position is kept and used when it is assigned (how a restored checkpoint resumes).
+    public func seek(topic: String, partition: Int32, offset: Int64, timeout: Duration = .seconds(10)) async throws {
+        let target = KafkaTopicPartition(topic: topic, partition: partition)
+        let assigned = membership.withLock { state -> Bool in
+            if state.assignment.contains(target) { return true }
+            state.pendingStarts[target] = offset
+            return false
+        }
+        guard assigned else {
+            logger.info("start position recorded for a partition not yet assigned",
+                        metadata: [LogKey.topic: "\(topic)", LogKey.partition: "\(partition)", LogKey.offset: "\(offset)"])
+            return
+        }
+        let isTarget: (KafkaConsumerMessage) -> Bool = { $0.topic == topic && $0.partition == partition }
+        buffer.drop(where: isTarget)
+        let client = self.client
+        let ms = Int32(clamping: timeout.milliseconds)
+        try await client.blocking {
+            try client.seek([KafkaTopicPartitionOffset(topic: topic, partition: partition, offset: offset)], timeoutMs: ms)
+        }
+        buffer.drop(where: isTarget)
+    }
+
+    /// Stops fetching from `partitions`; messages already buffered are still delivered.
+    public func pause(_ partitions: [KafkaTopicPartition]) async throws {
+        let client = self.client
+        try await client.blocking { try client.pause(partitions) }
+    }
+
+    public func resume(_ partitions: [KafkaTopicPartition]) async throws {
+        let client = self.client
+        try await client.blocking { try client.resume(partitions) }
+    }
+
+    /// Leaves the group cleanly (its partitions move to other members at once) and ends
+    /// `messages` and `events`. Unread buffered messages are not committed.
+    public func close() async {
+        membership.withLock { $0.closed = true }
+        pollThread.stop()
+        await pollThread.join()
+        eventSink.finish()
+    }
+
+    // MARK: Poll thread
+
+    private static func pollLoop(client: RDKafkaClient, buffer: MessageBuffer,
+                                 events: AsyncStream<KafkaConsumerEvent>.Continuation,
+                                 thread: PollThread, logger: Logger) {
+        var fatal: KafkaError? = nil
+        while !thread.isStopping {
+            guard let raw = client.consumerPoll(timeoutMs: 100) else { continue }
+            let code = raw.pointee.err
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let message = KafkaConsumerMessage(copying: raw)
+                rd_kafka_message_destroy(raw)
+                buffer.push(message, isStopping: { thread.isStopping })
+                continue
+            }
+            let text = raw.pointee.payload.map {
+                String(decoding: UnsafeRawBufferPointer(start: $0, count: raw.pointee.len), as: UTF8.self)
+            } ?? String(cString: rd_kafka_err2str(code))
+            rd_kafka_message_destroy(raw)
+            if code == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+            if code == RD_KAFKA_RESP_ERR__FATAL {
+                fatal = client.fatalError() ?? KafkaError.rdkafka(code, text)
+                logger.error("consumer failed fatally", metadata: [LogKey.error: "\(text)"])
+                break
+            }
+            logger.warning("consumer poll reported a problem", metadata: [LogKey.error: "\(text)"])
+            events.yield(.error(text))
+        }
+        do {
+            try client.consumerClose()
+            logger.info("left the consumer group")
+        } catch {
+            logger.warning("leaving the consumer group failed", metadata: [LogKey.error: "\(error)"])
+        }
+        buffer.finish(error: fatal)
+    }
+
+    /// librdkafka's rebalance callback, on the poll thread: take or give up partitions,
+    /// applying start positions recorded by `seek`.
+    private static func rebalance(handle: OpaquePointer, code: rd_kafka_resp_err_t, list: RDKafkaTopicPartitionList,
+                                  membership: LockedState<Membership>, buffer: MessageBuffer,
+                                  events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
+        let cooperative = rd_kafka_rebalance_protocol(handle).map { String(cString: $0) } == "COOPERATIVE"
+        let partitions = list.partitions
+        let names = partitions.map(\.description).joined(separator: ",")
+        switch code {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            let starts = membership.withLock { state -> [KafkaTopicPartition: Int64] in
+                state.assignment.formUnion(partitions)
+                var starts: [KafkaTopicPartition: Int64] = [:]
+                for partition in partitions {
+                    if let offset = state.pendingStarts.removeValue(forKey: partition) { starts[partition] = offset }
+                }
+                return starts
+            }
+            for (partition, offset) in starts {
+                list.setOffset(topic: partition.topic, partition: partition.partition, offset: offset)
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, list.pointer) {
+                    logger.error("incremental assign failed",
+                                 metadata: [LogKey.error: "\(KafkaError.consuming(error, "assign"))"])
+                }
+            } else {
+                let result = rd_kafka_assign(handle, list.pointer)
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    logger.error("assign failed", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(result)))"])
+                }
+            }
+            logger.info("partitions assigned", metadata: [LogKey.partitions: "\(names)",
+                                                          "kafka.start_offsets": "\(starts.count)"])
+            events.yield(.assigned(partitions))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let revoked = Set(partitions)
+            membership.withLock { $0.assignment.subtract(revoked) }
+            // Their uncommitted messages now belong to the member that takes them over.
+            buffer.drop { revoked.contains($0.topicPartition) }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, list.pointer) {
+                    logger.error("incremental unassign failed",
+                                 metadata: [LogKey.error: "\(KafkaError.consuming(error, "unassign"))"])
+                }
+            } else {
+                rd_kafka_assign(handle, nil)
+            }
+            logger.info("partitions revoked", metadata: [LogKey.partitions: "\(names)"])
+            events.yield(.revoked(partitions))
+        default:
+            let text = String(cString: rd_kafka_err2str(code))
+            membership.withLock { $0.assignment.removeAll() }
+            buffer.drop { _ in true }
+            rd_kafka_assign(handle, nil)
+            logger.error("rebalance failed; assignment cleared", metadata: [LogKey.error: "\(text)"])
+            events.yield(.error("rebalance failed: \(text)"))
+        }
+    }
+}

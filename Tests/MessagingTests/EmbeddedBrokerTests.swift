@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+@testable import Messaging
+
+@Suite("Embedded broker and clients", .timeLimit(.minutes(2)))
+struct EmbeddedBrokerTests {
+    @Test func producerSendAwaitsDeliveryReportWithOffset() async throws {
+        let broker = try EmbeddedBroker(brokers: 1)
+        defer { broker.shutdown() }
+        let topic = uniqueTopic("delivery")
+        try broker.createTopic(topic, partitions: 1)
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers),
+                                         logger: testLogger)
+        var reports: [KafkaDeliveryReport] = []
+        for index in 0..<3 {
+            reports.append(try await producer.send(KafkaProducerMessage(topic: topic, key: "k\(index)",
+                                                                        value: Array("v\(index)".utf8))))
+        }
+        try await producer.shutdown()
+        #expect(reports.map(\.offset) == [0, 1, 2])
+        #expect(reports.allSatisfy { $0.topic == topic && $0.partition == 0 })
+    }
+
+    @Test func mockClusterFacts() async throws {
+        let broker = try EmbeddedBroker(brokers: 3, defaultPartitions: 6)
+        defer { broker.shutdown() }
+        let configuration = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        let admin = try KafkaAdmin(configuration: configuration, logger: testLogger)
+
+        // librdkafka 2.0.2's mock does not answer CreateTopics: the admin call says so.
+        let adminTopic = uniqueTopic("admin")
+        await #expect(throws: KafkaError.self) {
+            try await admin.createTopics([TopicSpec(name: adminTopic, partitions: 3)], timeout: .seconds(5))
+        }
+
+        // The embedded path creates with the requested count, and is idempotent.
+        let made = uniqueTopic("made")
+        #expect(try broker.createTopic(made) == .created)
+        #expect(try broker.createTopic(made, partitions: 2) == .alreadyExisted)
+
+        // A topic a producer auto-creates gets the mock's own default.
+        let auto = uniqueTopic("auto")
+        let producer = try KafkaProducer(configuration: configuration, logger: testLogger)
+        _ = try await producer.send(KafkaProducerMessage(topic: auto, key: "a", value: [1]))
+        try await producer.shutdown()
+
+        let counts = try await admin.partitionCounts()
+        #expect(counts[made] == 6)
+        #expect(counts[auto] == 4)
+        #expect(counts[adminTopic] == nil)
+    }
+}

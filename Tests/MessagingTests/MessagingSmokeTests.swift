@@ -1,6 +1,0 @@
-import Testing
-@testable import Messaging
-
-@Test func moduleLinks() {
-    #expect(!MessagingModule.name.isEmpty)
-}
