@@ -80,10 +80,13 @@ public struct LabelMapEntry: Codable, Sendable, Equatable {
 /// One column (level) of a dataset's labels, e.g. DERM12345's `super_class` or `label`.
 public struct LabelLevel: Codable, Sendable, Equatable {
     public var name: String
+    /// How the code is read from the dataset's files, when that is not obvious.
+    public var note: String?
     public var entries: [LabelMapEntry]
 
-    public init(name: String, entries: [LabelMapEntry]) {
+    public init(name: String, note: String? = nil, entries: [LabelMapEntry]) {
         self.name = name
+        self.note = note
         self.entries = entries
     }
 }
