@@ -117,6 +117,18 @@ public struct DatasetLabelMap: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// The entry of a level whose code appears, as whole words, inside a longer text (a
+    /// DermNet file-name stem such as "nodular basal cell carcinoma face"); the longest
+    /// such code wins. Nil when none appears or the level does not exist.
+    public func entry(containedIn text: String, level: String) -> LabelMapEntry? {
+        guard let level = levels.first(where: { $0.name == level }) else { return nil }
+        let haystack = " " + TextNormalizer.key(text) + " "
+        return level.entries
+            .map { ($0, TextNormalizer.key($0.code)) }
+            .filter { !$0.1.isEmpty && haystack.contains(" " + $0.1 + " ") }
+            .max { $0.1.count < $1.1.count }?.0
+    }
+
     /// Every node some label of this dataset maps to.
     public var nodes: Set<NodeID> { Set(levels.flatMap { $0.entries.compactMap(\.node) }) }
 }

@@ -105,6 +105,12 @@ import Knowledge
         #expect(derm.levels.map(\.entries.count) == [5, 15, 40])
         #expect(derm.entry(for: "banal compound", level: "main_class")?.node == "compound_nevus")
         #expect(knowledge.labelMap(for: "dermnet")?.entry(for: "acne and rosacea photos")?.node == "acne_rosacea")
+        let dermnet = try #require(knowledge.labelMap(for: "DermNet"))
+        #expect(dermnet.entry(containedIn: "nodular-basal-cell-carcinoma-face", level: "diagnosis")?.node == "nodular_bcc")
+        #expect(dermnet.entry(containedIn: "basal cell carcinoma ear", level: "diagnosis")?.node == "basal_cell_carcinoma")
+        #expect(dermnet.entry(containedIn: "Bowens-disease", level: "diagnosis")?.node == "bowen_disease")
+        #expect(dermnet.entry(containedIn: "acne vulgaris", level: "diagnosis") == nil)
+        #expect(dermnet.entry(containedIn: "melanoma", level: "no_such_level") == nil)
     }
 
     @Test func aliasesFindDatasetSpellings() {
