@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
+import Synchronization
 
 /// `skinr1 bench bus`: produce -> consume throughput through an in-process embedded broker.
 struct BenchBus: AsyncParsableCommand {
@@ -41,7 +42,8 @@ struct BenchBus: AsyncParsableCommand {
         let consumer = try KafkaConsumer(
             configuration: connection,
             consumer: KafkaConsumerConfiguration(groupID: "bench-\(topic)", sessionTimeout: .seconds(6),
-                                                 heartbeatInterval: .milliseconds(500), bufferCapacity: 5_000),
+                                                 heartbeatInterval: .milliseconds(500), fetchMaxWait: .milliseconds(10),
+                                                 bufferCapacity: 5_000),
             topics: [topic], logger: logger)
         // Time the steady state, not the group join.
         for await event in consumer.events {
@@ -50,20 +52,39 @@ struct BenchBus: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: connection, logger: logger)
         let value = [UInt8](repeating: 0x61, count: size)
         let messages = (0..<count).map { KafkaProducerMessage(topic: topic, key: "k\($0)", value: value) }
+        // The mock broker keeps only ~5 MiB per partition, so the producer runs at most two
+        // windows ahead of the consumer (as the pipeline's staleness bound keeps it anyway).
+        let window = max(1, min(10_000, partitions * 2 * 1024 * 1024 / size))
+        let received = ReceivedCounter()
 
         let start = ContinuousClock.now
-        async let sent = producer.sendAll(messages, maxInFlight: max(1, min(20_000, 64 * 1024 * 1024 / size)))
-        var received = 0
-        while received < count {
+        async let sent: Void = produce(messages, window: window, producer: producer, received: received)
+        while received.value < count {
             guard let batch = try await consumer.nextBatch(maxCount: 5_000, maxWait: .seconds(30)) else { break }
-            if batch.isEmpty { throw ValidationError("bench stalled: \(received) of \(count) messages received") }
-            received += batch.count
+            if batch.isEmpty { throw ValidationError("bench stalled: \(received.value) of \(count) messages received") }
+            received.add(batch.count)
         }
         let elapsed = ContinuousClock.now - start
-        _ = try await sent
+        try await sent
         try await producer.shutdown()
         await consumer.close()
-        guard received >= count else { throw ValidationError("consumer ended after \(received) of \(count) messages") }
+        let total = received.value
+        guard total >= count else { throw ValidationError("consumer ended after \(total) of \(count) messages") }
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
+
+    private func produce(_ messages: [KafkaProducerMessage], window: Int, producer: KafkaProducer,
+                         received: ReceivedCounter) async throws {
+        for start in stride(from: 0, to: messages.count, by: window) {
+            while received.value < start - window { try await Task.sleep(for: .milliseconds(1)) }
+            _ = try await producer.sendAll(Array(messages[start..<min(start + window, messages.count)]))
+        }
+    }
+}
+
+/// Messages the bench consumer has read, shared with the producing task.
+private final class ReceivedCounter: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func add(_ amount: Int) { count.withLock { $0 += amount } }
 }

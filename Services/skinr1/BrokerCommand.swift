@@ -83,7 +83,10 @@ struct BrokerCommand: AsyncParsableCommand {
 }
 
 /// Waits for SIGTERM or SIGINT without letting either kill the process.
-final class TerminationSignal {
+///
+/// `@unchecked Sendable`: both stored properties are set once in `init`; dispatch sources
+/// and `AsyncStream` are safe to use from any thread.
+final class TerminationSignal: @unchecked Sendable {
     private let sources: [any DispatchSourceSignal]
     private let stream: AsyncStream<Int32>
 

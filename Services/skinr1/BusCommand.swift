@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
+import Synchronization
 
 struct BusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,6 +76,14 @@ struct BusConsume: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "skinr1.bus.consume")
+        // SIGTERM/SIGINT end the loop between batches, so the member leaves the group cleanly.
+        let signal = TerminationSignal()
+        let stopping = Mutex(false)
+        let watcher = Task {
+            _ = await signal.wait()
+            stopping.withLock { $0 = true }
+        }
+        defer { watcher.cancel() }
         let descriptor = open(out, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard descriptor >= 0 else {
             throw ValidationError("cannot open --out \(out): \(String(cString: strerror(errno)))")
@@ -86,7 +95,7 @@ struct BusConsume: AsyncParsableCommand {
         var processed = 0
         var lastActivity = ContinuousClock.now
         let idleLimit = idleExit.map { Duration.milliseconds(Int64($0 * 1000)) }
-        while true {
+        while !stopping.withLock({ $0 }) {
             guard let batch = try await consumer.nextBatch(maxCount: 2_000, maxWait: .milliseconds(200)) else { break }
             if batch.isEmpty {
                 if let idleLimit, ContinuousClock.now - lastActivity >= idleLimit { break }
@@ -100,12 +109,7 @@ struct BusConsume: AsyncParsableCommand {
             guard fsync(descriptor) == 0 else {
                 throw ValidationError("fsync of \(out) failed: \(String(cString: strerror(errno)))")
             }
-            do {
-                try await consumer.commit(batch)
-            } catch let error as KafkaError where error.isRebalanceConflict {
-                logger.warning("commit refused after a rebalance; those keys will be read again",
-                               metadata: ["kafka.error": "\(error)"])
-            }
+            try await consumer.commitProcessed(batch)
             processed += batch.count
             if let expect, processed >= expect { break }
         }

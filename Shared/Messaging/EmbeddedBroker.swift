@@ -9,7 +9,9 @@ import Synchronization
 /// commits and topic auto-creation, but not the CreateTopics request; topics with a chosen
 /// partition count are made here (`createTopics`). Topics that clients auto-create get the
 /// mock's own default of 4 partitions (fixed in 2.0.2, not configurable). Messages live
-/// in memory only.
+/// in memory only, and each partition keeps only its newest ~5 MiB (or 100,000 batches):
+/// a consumer lagging further behind than that skips the dropped messages, so give
+/// high-volume topics enough partitions and keep consumers close behind.
 public final class EmbeddedBroker: Sendable {
     /// Comma-separated `127.0.0.1:port` list of the mock brokers.
     public let bootstrapServers: String

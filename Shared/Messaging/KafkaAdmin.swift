@@ -25,9 +25,10 @@ public enum TopicCreation: Sendable, Equatable {
 
 /// Cluster administration: topic creation and metadata.
 ///
-/// librdkafka 2.0.2's mock cluster (the embedded broker) does not answer CreateTopics; the
-/// call then throws `KafkaError` with code `.unsupported`, and topics are created through
-/// `EmbeddedBroker.createTopics` or `skinr1 broker --topic` instead.
+/// librdkafka 2.0.2's mock cluster (the embedded broker) does not support CreateTopics: it
+/// names no controller, so the call throws `KafkaError` with code `.timedOut` after
+/// `timeout`. Topics on the embedded broker are created through `EmbeddedBroker.createTopics`
+/// or `skinr1 broker --topic` instead.
 public final class KafkaAdmin: Sendable {
     private let client: RDKafkaClient
 

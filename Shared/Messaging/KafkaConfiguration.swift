@@ -129,17 +129,23 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var sessionTimeout: Duration
     public var heartbeatInterval: Duration
     public var maxPollInterval: Duration
+    /// How long a fetch waits for data on the broker (`fetch.wait.max.ms`). Kafka answers as
+    /// soon as data arrives, but the embedded (mock) broker always waits this long on an
+    /// empty partition, so it bounds the pipeline's latency there.
+    public var fetchMaxWait: Duration
     /// Messages held between the poll thread and the caller; the poll thread waits when full.
     public var bufferCapacity: Int
 
     public init(groupID: String, autoOffsetReset: OffsetReset = .earliest,
                 sessionTimeout: Duration = .seconds(45), heartbeatInterval: Duration = .seconds(3),
-                maxPollInterval: Duration = .seconds(300), bufferCapacity: Int = 2_000) {
+                maxPollInterval: Duration = .seconds(300), fetchMaxWait: Duration = .milliseconds(50),
+                bufferCapacity: Int = 2_000) {
         self.groupID = groupID
         self.autoOffsetReset = autoOffsetReset
         self.sessionTimeout = sessionTimeout
         self.heartbeatInterval = heartbeatInterval
         self.maxPollInterval = maxPollInterval
+        self.fetchMaxWait = fetchMaxWait
         self.bufferCapacity = bufferCapacity
     }
 
@@ -154,6 +160,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             "session.timeout.ms": String(sessionTimeout.milliseconds),
             "heartbeat.interval.ms": String(heartbeatInterval.milliseconds),
             "max.poll.interval.ms": String(maxPollInterval.milliseconds),
+            "fetch.wait.max.ms": String(fetchMaxWait.milliseconds),
         ]
         settings.merge(connection.dictionary) { _, connectionValue in connectionValue }
         try applyFixed(Self.fixed, to: &settings, role: "consumer")

@@ -1,3 +1,4 @@
+import Backoff
 import CRDKafka
 import Logging
 
@@ -249,6 +250,31 @@ public final class KafkaConsumer: Sendable {
             rd_kafka_assign(handle, nil)
             logger.error("rebalance failed; assignment cleared", metadata: [LogKey.error: "\(text)"])
             events.yield(.error("rebalance failed: \(text)"))
+        }
+    }
+}
+
+extension KafkaConsumer {
+    /// Commits `messages` once their work is durable, retrying passing failures (coordinator
+    /// moving, broker restarting) with `policy`. Returns false when the commit was refused
+    /// because the partitions moved to another member in a rebalance: that member reads
+    /// those messages again (at-least-once), so it is not an error.
+    @discardableResult
+    public func commitProcessed(_ messages: [KafkaConsumerMessage],
+                                policy: RetryPolicy = RetryPolicy(baseDelay: .milliseconds(50), maxDelay: .seconds(2),
+                                                                  maxAttempts: 10)) async throws -> Bool {
+        do {
+            try await withRetry("offset commit", policy: policy, logger: logger, isRetriable: { error in
+                guard let error = error as? KafkaError else { return false }
+                return error.isRetriable && !error.isRebalanceConflict
+            }) {
+                try await self.commit(messages)
+            }
+            return true
+        } catch let error as KafkaError where error.isRebalanceConflict {
+            logger.warning("commit refused after a rebalance; those messages will be read again",
+                           metadata: [LogKey.count: "\(messages.count)", LogKey.error: "\(error)"])
+            return false
         }
     }
 }

@@ -1,5 +1,3 @@
-import Logging
-
 /// Reads a typed topic at least once: decodes each message, runs the handler, and commits
 /// only after the handler returned. A message that does not decode (or that the handler
 /// rejects with `UnprocessableMessage`) goes to the dead-letter topic and is committed, and
@@ -8,14 +6,11 @@ public struct TypedConsumer<Value: Codable & Sendable>: Sendable {
     public let topic: Topic<Value>
     public let consumer: KafkaConsumer
     public let deadLetters: DeadLetterPublisher
-    private let logger: Logger
 
-    public init(topic: Topic<Value>, consumer: KafkaConsumer, deadLetters: DeadLetterPublisher,
-                logger: Logger = Logger(label: "skinr1.kafka.typed-consumer")) {
+    public init(topic: Topic<Value>, consumer: KafkaConsumer, deadLetters: DeadLetterPublisher) {
         self.topic = topic
         self.consumer = consumer
         self.deadLetters = deadLetters
-        self.logger = logger
     }
 
     /// Runs until the consumer is closed (returns) or the task is cancelled (throws
@@ -42,16 +37,7 @@ public struct TypedConsumer<Value: Codable & Sendable>: Sendable {
         }
     }
 
-    /// A commit refused because the partition moved to another member is not an error:
-    /// that member reads the message again (at-least-once).
     private func commit(_ message: KafkaConsumerMessage) async throws {
-        do {
-            try await consumer.commit(message)
-        } catch let error as KafkaError where error.isRebalanceConflict {
-            logger.warning("commit refused after a rebalance; the message will be read again", metadata: [
-                LogKey.topic: "\(message.topic)", LogKey.partition: "\(message.partition)",
-                LogKey.offset: "\(message.offset)", LogKey.error: "\(error)",
-            ])
-        }
+        try await consumer.commitProcessed([message])
     }
 }

@@ -27,8 +27,7 @@ struct DeadLetterTests {
                                          consumer: testConsumerConfiguration(group: "scorers-\(topic.name)"),
                                          topics: [topic.name], logger: testLogger)
         let typed = TypedConsumer(topic: topic, consumer: consumer,
-                                  deadLetters: DeadLetterPublisher(producer: producer, logger: testLogger),
-                                  logger: testLogger)
+                                  deadLetters: DeadLetterPublisher(producer: producer, logger: testLogger))
         let handled = Mutex<[DeadLetterTestScore]>([])
         let loop = Task {
             try await typed.run { score, _ in handled.withLock { $0.append(score) } }

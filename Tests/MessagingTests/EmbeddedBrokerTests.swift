@@ -27,11 +27,13 @@ struct EmbeddedBrokerTests {
         let configuration = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
         let admin = try KafkaAdmin(configuration: configuration, logger: testLogger)
 
-        // librdkafka 2.0.2's mock does not answer CreateTopics: the admin call says so.
+        // librdkafka 2.0.2's mock names no controller, so CreateTopics cannot be answered.
         let adminTopic = uniqueTopic("admin")
-        await #expect(throws: KafkaError.self) {
+        let refusal = await #expect(throws: KafkaError.self) {
             try await admin.createTopics([TopicSpec(name: adminTopic, partitions: 3)], timeout: .seconds(5))
         }
+        #expect(refusal?.code == .timedOut)
+        #expect(refusal?.message.contains("controller") == true)
 
         // The embedded path creates with the requested count, and is idempotent.
         let made = uniqueTopic("made")

@@ -47,6 +47,11 @@ extension RDKafkaClient {
             let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
             var error = KafkaError.rdkafka(eventCode, "CreateTopics failed (\(text))")
             if Self.unsupportedCodes.contains(eventCode) { error.code = .unsupported }
+            if eventCode == RD_KAFKA_RESP_ERR__TIMED_OUT {
+                // librdkafka's mock cluster names no controller, so CreateTopics ends here.
+                error.code = .timedOut
+                error.message += "; no controller answered (the embedded broker has none: create topics through it)"
+            }
             throw error
         }
         guard let result = rd_kafka_event_CreateTopics_result(event) else {
