@@ -67,6 +67,10 @@ public struct KafkaConfiguration: Sendable {
             guard !key.isEmpty, !key.hasPrefix("."), !key.hasSuffix("."), !key.contains("..") else {
                 throw KafkaError(.configuration, "environment variable \(name) does not name a librdkafka key")
             }
+            if let objection = RDKafkaConfig.objection(key: key, value: value) {
+                throw KafkaError(.configuration,
+                                 "environment variable \(name) sets librdkafka key '\(key)', which librdkafka rejects: \(objection)")
+            }
             if key == "client.id" {
                 configuration.clientID = value
             } else {

@@ -226,7 +226,7 @@ public final class KafkaConsumer: Sendable {
                 }
             }
             logger.info("partitions assigned", metadata: [LogKey.partitions: "\(names)",
-                                                          "kafka.start_offsets": "\(starts.count)"])
+                                                          LogKey.startOffsets: "\(starts.count)"])
             events.yield(.assigned(partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revoked = Set(partitions)

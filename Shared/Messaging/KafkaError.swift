@@ -103,4 +103,5 @@ enum LogKey {
     static let error = "kafka.error"
     static let bootstrap = "kafka.bootstrap"
     static let count = "kafka.count"
+    static let startOffsets = "kafka.start_offsets"
 }

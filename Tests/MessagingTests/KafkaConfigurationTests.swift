@@ -31,6 +31,14 @@ struct KafkaConfigurationTests {
         }
     }
 
+    @Test func environmentVariableForAnUnknownKeyIsNamed() {
+        #expect {
+            try KafkaConfiguration.fromEnvironment(["KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_NO_SUCH_THING": "1"])
+        } throws: { error in
+            "\(error)".contains("KAFKA_NO_SUCH_THING") && "\(error)".contains("'no.such.thing'")
+        }
+    }
+
     @Test func unknownKeyIsNamedByTheError() {
         var configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:1")
         configuration.extra["no.such.setting"] = "1"

@@ -25,6 +25,15 @@ enum RDKafkaConfig {
         return conf
     }
 
+    /// librdkafka's objection to `key` = `value`, or nil when it accepts them.
+    static func objection(key: String, value: String) -> String? {
+        guard let conf = rd_kafka_conf_new() else { return "librdkafka could not allocate a configuration" }
+        defer { rd_kafka_conf_destroy(conf) }
+        var errorText = [CChar](repeating: 0, count: 512)
+        guard rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK else { return nil }
+        return errorText.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
     /// Keys whose values never appear in errors or logs.
     static func isSecret(_ key: String) -> Bool {
         key.contains("password") || key.contains("secret") || key.hasSuffix(".key.pem")
