@@ -68,7 +68,6 @@ final class Activations {
     let dln, datty: FloatBuffer   // (rows, C)
     let dqkv: FloatBuffer         // (rows, 3C)
     let dfch, dfcg: FloatBuffer   // (rows, F)
-    let dp: FloatBuffer           // (L, L)
     let loraDh, loraDx: FloatBuffer
     let dlogits, dgathered, dlnf: FloatBuffer
     let dconn, dpooled, dvlnf: FloatBuffer
@@ -90,12 +89,11 @@ final class Activations {
         gathered = FloatBuffer(count: b * t * c)
         probs = FloatBuffer(count: b * t * cfg.vocabSize)
         logp = FloatBuffer(count: b * t)
-        let rows = max(b * s, b * np), maxL = max(s, np)
+        let rows = max(b * s, b * np)
         dres = FloatBuffer(count: b * s * c); dvres = FloatBuffer(count: b * np * c)
         dln = FloatBuffer(count: rows * c); datty = FloatBuffer(count: rows * c)
         dqkv = FloatBuffer(count: rows * 3 * c)
         dfch = FloatBuffer(count: rows * f); dfcg = FloatBuffer(count: rows * f)
-        dp = FloatBuffer(count: maxL * maxL)
         let r = loraCfg?.rank ?? 0
         loraDh = FloatBuffer(count: lora == nil ? 0 : rows * 3 * r)
         loraDx = FloatBuffer(count: lora == nil || (loraCfg?.dropout ?? 0) == 0 ? 0 : rows * f)

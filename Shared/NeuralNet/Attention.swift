@@ -11,8 +11,9 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
                       _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool) {
     let hs = c / h, c3 = 3 * c
     let scale = 1 / Float(hs).squareRoot()
-    for bi in 0..<b {
-        for hi in 0..<h {
+    parallelWithSerialBLAS(b * h) { range in
+        for bh in range {
+            let bi = bh / h, hi = bh % h
             let q = qkv + bi * l * c3 + hi * hs
             let k = q + c, v = q + 2 * c
             let p = att + (bi * h + hi) * l * l
@@ -26,23 +27,23 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
 /// In-place softmax of row[0..<valid]; row[valid..<width] becomes 0.
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ valid: Int, _ width: Int) {
-    var mx = -Float.infinity
-    for j in 0..<valid where row[j] > mx { mx = row[j] }
-    var sum: Float = 0
-    for j in 0..<valid { let e = expf(row[j] - mx); row[j] = e; sum += e }
-    let inv = 1 / sum
-    for j in 0..<valid { row[j] *= inv }
+    let mx = maxOf(row, valid)
+    scaleInPlace(row, 1 / expShiftedInPlace(row, valid, mx), valid)
     for j in valid..<width { row[j] = 0 }
 }
 
-/// Accumulates dqkv (B, L, 3C). `dp` is scratch of L*L floats.
-func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ dp: UnsafeMutablePointer<Float>,
+/// Accumulates dqkv (B, L, 3C). Batch rows and heads run in parallel; each worker has
+/// its own L*L scratch for dP.
+func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>,
                        _ dout: UnsafePointer<Float>, _ qkv: UnsafePointer<Float>, _ att: UnsafePointer<Float>,
-                       _ b: Int, _ l: Int, _ c: Int, _ h: Int) {
+                       _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool) {
     let hs = c / h, c3 = 3 * c
     let scale = 1 / Float(hs).squareRoot()
-    for bi in 0..<b {
-        for hi in 0..<h {
+    parallelWithSerialBLAS(b * h) { range in
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: l * l)
+        defer { dp.deallocate() }
+        for bh in range {
+            let bi = bh / h, hi = bh % h
             let q = qkv + bi * l * c3 + hi * hs
             let k = q + c, v = q + 2 * c
             let dq = dqkv + bi * l * c3 + hi * hs
@@ -53,9 +54,16 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ dp: UnsafeMutableP
             gemm(true, false, l, hs, l, 1, p, l, dy, c, 1, dv, c3)      // dv += P^T dy
             for t in 0..<l {                                             // dS = P * (dP - <P, dP>) * scale
                 let pr = p + t * l, dr = dp + t * l
-                var dot: Float = 0
-                for j in 0..<l { dot += pr[j] * dr[j] }
-                for j in 0..<l { dr[j] = pr[j] * (dr[j] - dot) * scale }
+                let n = causal ? t + 1 : l   // beyond it P is 0, so dS is 0 too
+                let pd = dot(pr, dr, n)
+                var j = 0
+                while j < n {
+                    let k = min(16, n - j)
+                    let ds: F16 = load16(pr + j, k) * (load16(dr + j, k) - pd) * scale
+                    store16(ds, dr + j, k)
+                    j += 16
+                }
+                for j in n..<l { dr[j] = 0 }
             }
             gemm(false, false, l, hs, l, 1, dp, l, k, c3, 1, dq, c3)    // dq += dS k
             gemm(true, false, l, hs, l, 1, dp, l, q, c3, 1, dk, c3)     // dk += dS^T q
@@ -63,25 +71,47 @@ func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>, _ dp: UnsafeMutableP
     }
 }
 
-// GELU, tanh approximation: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// GELU, tanh approximation: y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+// computed as x * sigmoid(2u): one exp, no tanh.
 private let geluK: Float = 0.7978845608028654
 
 func geluForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ n: Int) {
-    for i in 0..<n {
-        let x = inp[i]
-        out[i] = 0.5 * x * (1 + tanhf(geluK * (x + 0.044715 * x * x * x)))
+    parallelRanges(n / 16 + 1, minPerThread: 1024) { r in geluForwardSerial(out, inp, min(n, r.lowerBound * 16), min(n, r.upperBound * 16)) }
+}
+
+private func geluForwardSerial(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ start: Int, _ n: Int) {
+    var i = start
+    while i < n {
+        let k = min(16, n - i)
+        let x = load16(inp + i, k)
+        let u: F16 = geluK * (x + 0.044715 * x * x * x)
+        let y: F16 = x / (1 + vexp(-2 * u))     // 0.5 x (1 + tanh u) = x sigmoid(2u)
+        store16(y, out + i, k)
+        i += 16
     }
 }
 
 /// Accumulates dinp.
 func geluBackward(_ dinp: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>,
                   _ dout: UnsafePointer<Float>, _ n: Int) {
-    for i in 0..<n {
-        let x = inp[i]
-        let u = geluK * (x + 0.044715 * x * x * x)
-        let t = tanhf(u)
-        let sech2 = 1 - t * t
-        let grad = 0.5 * (1 + t) + 0.5 * x * sech2 * geluK * (1 + 3 * 0.044715 * x * x)
-        dinp[i] += grad * dout[i]
+    parallelRanges(n / 16 + 1, minPerThread: 1024) { r in
+        geluBackwardSerial(dinp, inp, dout, min(n, r.lowerBound * 16), min(n, r.upperBound * 16))
+    }
+}
+
+private func geluBackwardSerial(_ dinp: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>,
+                                _ dout: UnsafePointer<Float>, _ start: Int, _ n: Int) {
+    var i = start
+    while i < n {
+        let k = min(16, n - i)
+        let x = load16(inp + i, k)
+        let x2: F16 = x * x
+        let u: F16 = geluK * (x + 0.044715 * x2 * x)
+        let sg: F16 = 1 / (1 + vexp(-2 * u))        // sigmoid(2u) = (1 + tanh u) / 2
+        let du: F16 = geluK * (1 + 3 * 0.044715 * x2)
+        let grad: F16 = sg + 2 * x * sg * (1 - sg) * du
+        let acc: F16 = load16(dinp + i, k) + grad * load16(dout + i, k)
+        store16(acc, dinp + i, k)
+        i += 16
     }
 }

@@ -42,18 +42,18 @@ extension PolicyModel {
         project(a.qkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, &rng)
         attentionForward(a.atty.pointer, a.att.pointer, a.qkv.pointer, b, l, c, config.heads, causal)
         project(a.res1.pointer, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, &rng)
-        for e in 0..<(n * c) { a.res1[e] += x[e] }
+        addInPlace(a.res1.pointer, x, n * c)
         normForward(a.ln2.pointer, a.ln2Mean.pointer, a.ln2Rstd.pointer, a.res1.pointer, ptr(w.ln2w), optPtr(w.ln2b), n, c)
         project(a.fch.pointer, a.lora[2], a.ln2.pointer, w.fcw, w.fcb, lv.fc, n, c, f, &rng)
         geluForward(a.fchg.pointer, a.fch.pointer, n * f)
         project(a.out.pointer, a.lora[3], a.fchg.pointer, w.fcpw, w.fcpb, lv.fcp, n, f, c, &rng)
-        for e in 0..<(n * c) { a.out[e] += a.res1[e] }
+        addInPlace(a.out.pointer, a.res1.pointer, n * c)
     }
 
     /// dres holds d(out) on entry and d(x) on return.
     func blockBackward(_ dres: UnsafeMutablePointer<Float>, _ a: BlockActs, _ x: UnsafePointer<Float>,
                        _ w: BlockView, _ lw: LoRABlockView?, _ s: Activations,
-                       _ b: Int, _ l: Int, _ dropped: Bool) {
+                       _ b: Int, _ l: Int, _ causal: Bool, _ dropped: Bool) {
         let n = b * l, c = config.channels, f = config.hidden
         let lv = lw ?? LoRABlockView()
         let isLN = config.norm == .layerNorm
@@ -70,7 +70,7 @@ extension PolicyModel {
         s.datty.pointer.update(repeating: 0, count: n * c)
         projectBackward(s.datty.pointer, dres, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, s, dropped)
         s.dqkv.pointer.update(repeating: 0, count: n * 3 * c)
-        attentionBackward(s.dqkv.pointer, s.dp.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads)
+        attentionBackward(s.dqkv.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads, causal)
         s.dln.pointer.update(repeating: 0, count: n * c)
         projectBackward(s.dln.pointer, s.dqkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, s, dropped)
         normBackward(dres, gradPtr(w.ln1w), gradPtr(w.ln1b), s.dln.pointer, x, ptr(w.ln1w),

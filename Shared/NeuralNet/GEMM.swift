@@ -45,6 +45,14 @@ public enum GEMMStats {
 
 /// Thread settings of the numeric code.
 public enum NeuralNetThreads {
+    static let loops = Atomic<Int>(max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)))
+    /// Threads for the element-wise loops and the per-head attention (default: the cores).
+    /// 1 runs everything on the calling thread.
+    public static var loopThreads: Int {
+        get { loops.load(ordering: .relaxed) }
+        set { loops.store(max(1, newValue), ordering: .relaxed) }
+    }
+
     /// Threads OpenBLAS uses inside one sgemm call.
     public static func setBLASThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
@@ -91,4 +99,42 @@ func gemv(_ trans: Bool, _ rows: Int, _ cols: Int, _ alpha: Float, _ a: UnsafePo
     GEMMStats.flops.add(2 * rows * cols, ordering: .relaxed)
     cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols),
                 alpha, a, Int32(lda), x, 1, beta, y, 1)
+}
+
+/// Carries a non-Sendable closure into `concurrentPerform`. @unchecked is sound here
+/// because concurrentPerform returns only after every worker finished, and the callers
+/// hand each worker a disjoint range of the buffers they write.
+struct ParallelBody: @unchecked Sendable {
+    let run: (Range<Int>) -> Void
+}
+
+/// Runs body over contiguous pieces of 0..<n on up to `NeuralNetThreads.loopThreads`
+/// threads; small jobs (under `minPerThread` items per thread) stay on the caller.
+@inline(__always)
+func parallelRanges(_ n: Int, minPerThread: Int, _ body: (Range<Int>) -> Void) {
+    let threads = min(NeuralNetThreads.loopThreads, n / max(1, minPerThread))
+    if threads <= 1 { body(0..<n); return }
+    withoutActuallyEscaping(body) { b in
+        let box = ParallelBody(run: b)
+        DispatchQueue.concurrentPerform(iterations: threads) { i in
+            box.run((i * n / threads)..<((i + 1) * n / threads))
+        }
+    }
+}
+
+/// Runs body in parallel over pieces of 0..<n, each piece making its own single-threaded
+/// sgemm calls (OpenBLAS is told to use one thread meanwhile, so the calls do not fight
+/// over its thread pool).
+func parallelWithSerialBLAS(_ n: Int, _ body: (Range<Int>) -> Void) {
+    let threads = min(NeuralNetThreads.loopThreads, n)
+    if threads <= 1 { body(0..<n); return }
+    let blas = Int32(NeuralNetThreads.blasThreads)
+    openblas_set_num_threads(1)
+    withoutActuallyEscaping(body) { b in
+        let box = ParallelBody(run: b)
+        DispatchQueue.concurrentPerform(iterations: threads) { i in
+            box.run((i * n / threads)..<((i + 1) * n / threads))
+        }
+    }
+    openblas_set_num_threads(blas)
 }

@@ -51,13 +51,25 @@ func loraForward(_ out: UnsafeMutablePointer<Float>, _ cache: LoRACache,
                  _ dropout: Float, _ rng: inout SeededGenerator?) {
     var x = inp
     if var gen = rng, dropout > 0, let xd = cache.xdrop, let mk = cache.mask {
-        let keep = 1 / (1 - dropout)
-        for e in 0..<(n * i) {
-            let m: Float = gen.nextUniform() < dropout ? 0 : keep
-            mk[e] = m
-            xd[e] = inp[e] * m
-        }
+        // One draw from the caller's generator seeds this call; row k then uses its own
+        // generator, so the mask does not depend on how rows are split over threads.
+        let callSeed = gen.next()
         rng = gen
+        let keep = 1 / (1 - dropout)
+        let threshold = UInt64(Double(dropout) * 65_536)   // 16-bit uniforms, 4 per draw
+        parallelRanges(n, minPerThread: 64) { rows in
+            for row in rows {
+                var rowGen = SeededGenerator(seed: callSeed &+ UInt64(row) &* 0x9E37_79B9_7F4A_7C15)
+                var bits: UInt64 = 0
+                for e in (row * i)..<((row + 1) * i) {
+                    if (e - row * i) % 4 == 0 { bits = rowGen.next() }
+                    let m: Float = (bits & 0xFFFF) < threshold ? 0 : keep
+                    bits >>= 16
+                    mk[e] = m
+                    xd[e] = inp[e] * m
+                }
+            }
+        }
         x = UnsafePointer(xd)
     }
     gemm(false, true, n, g * r, i, 1, x, i, a, i, 0, cache.h, g * r)
@@ -86,7 +98,15 @@ func loraBackward(_ dinp: UnsafeMutablePointer<Float>, _ da: UnsafeMutablePointe
     if let da = da { gemm(true, false, g * r, i, n, 1, dh, g * r, x, i, 1, da, i) }
     if dropped, let mk = cache.mask {
         gemm(false, false, n, i, g * r, 1, dh, g * r, a, i, 0, dx, i)
-        for e in 0..<(n * i) { dinp[e] += dx[e] * mk[e] }
+        parallelRanges(n * i / 16 + 1, minPerThread: 1024) { r in
+            var e = min(n * i, r.lowerBound * 16)
+            let end = min(n * i, r.upperBound * 16)
+            while e < end {
+                let k = min(16, end - e)
+                store16(load16(dinp + e, k) + load16(dx + e, k) * load16(mk + e, k), dinp + e, k)
+                e += 16
+            }
+        }
     } else {
         gemm(false, false, n, i, g * r, 1, dh, g * r, a, i, 1, dinp, i)
     }

@@ -171,7 +171,7 @@ public final class PolicyModel: @unchecked Sendable {
         // decoder blocks
         for i in stride(from: view.decoder.count - 1, through: 0, by: -1) {
             let x = i == 0 ? a.x0.pointer : a.decoder[i - 1].out.pointer
-            blockBackward(a.dres.pointer, a.decoder[i], x, view.decoder[i], adapter?.view.decoder[i], a, b, s, dropped)
+            blockBackward(a.dres.pointer, a.decoder[i], x, view.decoder[i], adapter?.view.decoder[i], a, b, s, true, dropped)
         }
         a.dconn.pointer.update(repeating: 0, count: b * vn * c)
         decoderEmbedBackward(a.dconn.pointer, gradPtr(view.wte), gradPtr(view.wpe), a.dres.pointer, a.tokens, b, vn, t, c)
@@ -194,7 +194,7 @@ public final class PolicyModel: @unchecked Sendable {
                      a.vMean.pointer, a.vRstd.pointer, isLN, b * np, c)
         for i in stride(from: view.vision.count - 1, through: 0, by: -1) {
             let x = i == 0 ? a.vx0.pointer : a.vision[i - 1].out.pointer
-            blockBackward(a.dvres.pointer, a.vision[i], x, view.vision[i], adapter?.view.vision[i], a, b, np, dropped)
+            blockBackward(a.dvres.pointer, a.vision[i], x, view.vision[i], adapter?.view.vision[i], a, b, np, false, dropped)
         }
         if trainsBase {
             addPositionsBackward(grads.pointer + view.visionPos, a.dvres.pointer, b, np, c)

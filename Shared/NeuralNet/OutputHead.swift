@@ -17,16 +17,16 @@ func headForward(_ logp: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePoin
         (gathered + bi * t * c).update(from: lnf + (bi * s + vn - 1) * c, count: t * c)
     }
     gemm(false, true, b * t, v, c, 1, gathered, c, wte, c, 0, probs, v)
-    for r in 0..<(b * t) {
+    parallelRanges(b * t, minPerThread: 16) { rows in
+    for r in rows {
         let row = probs + r * v
         let y = Int(tokens[r])
-        var mx = -Float.infinity
-        for j in 0..<v where row[j] > mx { mx = row[j] }
-        var sum: Float = 0
-        for j in 0..<v { let e = expf(row[j] - mx); row[j] = e; sum += e }
-        logp[r] = logf(row[y] / sum)
-        let inv = 1 / sum
-        for j in 0..<v { row[j] *= inv }
+        let mx = maxOf(row, v)
+        let ly = row[y] - mx
+        let sum = expShiftedInPlace(row, v, mx)
+        logp[r] = ly - logf(sum)
+        scaleInPlace(row, 1 / sum, v)
+    }
     }
 }
 
@@ -39,11 +39,14 @@ func headBackward(_ dlnf: UnsafeMutablePointer<Float>, _ dwte: UnsafeMutablePoin
                   _ wte: UnsafePointer<Float>,
                   _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int) {
     let s = vn + t
-    for r in 0..<(b * t) {
-        let w = dlogp[r]
-        let p = probs + r * v, d = dlogits + r * v
-        for j in 0..<v { d[j] = -w * p[j] }
-        d[Int(tokens[r])] += w
+    parallelRanges(b * t, minPerThread: 16) { rows in
+        for r in rows {
+            let w = dlogp[r]
+            let p = probs + r * v, d = dlogits + r * v
+            d.update(from: p, count: v)
+            scaleInPlace(d, -w, v)
+            d[Int(tokens[r])] += w
+        }
     }
     gemm(false, false, b * t, c, v, 1, dlogits, v, wte, c, 0, dgathered, c)
     if let dw = dwte { gemm(true, false, v, c, b * t, 1, dlogits, v, gathered, c, 1, dw, c) }

@@ -40,13 +40,16 @@ extension PolicyModel {
 /// Scales `grads` so that their global L2 norm is at most maxNorm; returns the norm before.
 @discardableResult
 public func clipGradientNorm(_ grads: FloatBuffer, maxNorm: Float) -> Float {
+    // sum of squares in Double, 4096 floats at a time
     var sq = 0.0
-    for i in 0..<grads.count { let g = Double(grads[i]); sq += g * g }
-    let norm = Float(sq.squareRoot())
-    if norm > maxNorm, norm > 0 {
-        let s = maxNorm / norm
-        for i in 0..<grads.count { grads[i] *= s }
+    var i = 0
+    while i < grads.count {
+        let k = min(4096, grads.count - i)
+        sq += Double(dot(grads.pointer + i, grads.pointer + i, k))
+        i += k
     }
+    let norm = Float(sq.squareRoot())
+    if norm > maxNorm, norm > 0 { scaleInPlace(grads.pointer, maxNorm / norm, grads.count) }
     return norm
 }
 
@@ -94,13 +97,19 @@ public final class AdamW: @unchecked Sendable {
         let b1 = config.beta1, b2 = config.beta2
         let c1 = 1 - powf(b1, Float(stepCount)), c2 = 1 - powf(b2, Float(stepCount))
         let p = params.pointer, g = grads.pointer, mp = m.pointer, vp = v.pointer
-        for i in 0..<m.count {
-            let gi = g[i]
-            mp[i] = b1 * mp[i] + (1 - b1) * gi
-            vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-            let mhat = mp[i] / c1, vhat = vp[i] / c2
-            let wd = decay[i] ? config.weightDecay * p[i] : 0
-            p[i] -= lr * (mhat / (vhat.squareRoot() + config.epsilon) + wd)
+        let eps = config.epsilon, wdc = config.weightDecay
+        decay.withUnsafeBufferPointer { dm in
+            let dmp = dm.baseAddress!
+            parallelRanges(m.count, minPerThread: 65_536) { range in
+                for i in range {
+                    let gi = g[i]
+                    mp[i] = b1 * mp[i] + (1 - b1) * gi
+                    vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
+                    let mhat = mp[i] / c1, vhat = vp[i] / c2
+                    let wd = dmp[i] ? wdc * p[i] : 0
+                    p[i] -= lr * (mhat / (vhat.squareRoot() + eps) + wd)
+                }
+            }
         }
     }
 }

@@ -82,11 +82,11 @@ import Testing
     @Test(arguments: [true, false]) func attention(causal: Bool) {
         let b = 2, l = 4, c = 8, h = 2
         let qkv = tensor("qkv", b * l * 3 * c, seed: 10)
-        let out = FloatBuffer(count: b * l * c), att = FloatBuffer(count: b * h * l * l), dp = FloatBuffer(count: l * l)
+        let out = FloatBuffer(count: b * l * c), att = FloatBuffer(count: b * h * l * l)
         let err = check(causal ? "attention, causal" : "attention, bidirectional", [qkv], out: out, forward: {
             attentionForward(out.pointer, att.pointer, qkv.value.pointer, b, l, c, h, causal)
         }, backward: { d in
-            attentionBackward(qkv.grad.pointer, dp.pointer, d, qkv.value.pointer, att.pointer, b, l, c, h)
+            attentionBackward(qkv.grad.pointer, d, qkv.value.pointer, att.pointer, b, l, c, h, causal)
         })
         #expect(err < 1e-2)
         if causal {

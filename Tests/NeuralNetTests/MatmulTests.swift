@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NeuralNet
 
@@ -35,5 +36,26 @@ import Testing
         let g = BLASProbe.sgemmGFLOPS(n: 64, repeats: 2)
         #expect(g > 0 && g.isFinite)
         #expect(!NeuralNetThreads.blasKernel.isEmpty)
+    }
+}
+
+@Suite struct FastMathTests {
+    @Test func vectorExpMatchesLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            var v = F16()
+            for i in 0..<16 { v[i] = x + Float(i) * 0.37 }
+            let e = vexp(v)
+            for i in 0..<16 where v[i] < 88 {
+                let ref = Float(exp(Double(v[i])))
+                worst = max(worst, abs(e[i] - ref) / ref)
+                #expect(e[i] == expPolynomial(v[i]))
+            }
+            x += 5.1
+        }
+        print("[vexp] worst relative error vs exp \(worst)")
+        #expect(worst < 1e-6)
+        #expect(vexp(F16(repeating: -1000))[0] >= 0 && vexp(F16(repeating: -1000))[0] < 1e-37)
     }
 }
