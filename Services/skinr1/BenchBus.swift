@@ -61,7 +61,7 @@ struct BenchBus: AsyncParsableCommand {
         async let sent: Void = produce(messages, window: window, producer: producer, received: received)
         while received.value < count {
             guard let batch = try await consumer.nextBatch(maxCount: 5_000, maxWait: .seconds(30)) else { break }
-            if batch.isEmpty { throw ValidationError("bench stalled: \(received.value) of \(count) messages received") }
+            if batch.isEmpty { throw BusFailure("bench stalled: \(received.value) of \(count) messages received") }
             received.add(batch.count)
         }
         let elapsed = ContinuousClock.now - start
@@ -69,7 +69,7 @@ struct BenchBus: AsyncParsableCommand {
         try await producer.shutdown()
         await consumer.close()
         let total = received.value
-        guard total >= count else { throw ValidationError("consumer ended after \(total) of \(count) messages") }
+        guard total >= count else { throw BusFailure("consumer ended after \(total) of \(count) messages") }
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 

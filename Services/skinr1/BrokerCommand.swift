@@ -77,7 +77,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard rename(temporary.path, target.path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw ValidationError("could not move the bootstrap file into place at \(path): \(reason)")
+            throw BusFailure("could not move the bootstrap file into place at \(path): \(reason)")
         }
     }
 }

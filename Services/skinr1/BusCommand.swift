@@ -86,7 +86,7 @@ struct BusConsume: AsyncParsableCommand {
         defer { watcher.cancel() }
         let descriptor = open(out, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard descriptor >= 0 else {
-            throw ValidationError("cannot open --out \(out): \(String(cString: strerror(errno)))")
+            throw BusFailure("cannot open --out \(out): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         let consumer = try KafkaConsumer(configuration: connection.configuration(),
@@ -107,7 +107,7 @@ struct BusConsume: AsyncParsableCommand {
             for message in batch { lines += (message.keyString ?? "-") + "\n" }
             try writeAll(Array(lines.utf8), to: descriptor)
             guard fsync(descriptor) == 0 else {
-                throw ValidationError("fsync of \(out) failed: \(String(cString: strerror(errno)))")
+                throw BusFailure("fsync of \(out) failed: \(String(cString: strerror(errno)))")
             }
             try await consumer.commitProcessed(batch)
             processed += batch.count
@@ -123,11 +123,17 @@ struct BusConsume: AsyncParsableCommand {
             let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             if result < 0 {
                 if errno == EINTR { continue }
-                throw ValidationError("write to \(out) failed: \(String(cString: strerror(errno)))")
+                throw BusFailure("write to \(out) failed: \(String(cString: strerror(errno)))")
             }
             written += result
         }
     }
+}
+
+/// A runtime failure of a bus, broker or bench command (printed without the usage text).
+struct BusFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Writes one line to stdout at once (unbuffered), so a parent process reading the pipe
