@@ -8,7 +8,8 @@ import Glibc
 
 /// A throwaway PostgreSQL cluster in a directory of its own, made with the system's
 /// `initdb` and `pg_ctl`: loopback TCP on a free port, its unix socket inside the
-/// directory, trust authentication for local connections only, and a database `skinr1`.
+/// directory, local connections only (the superuser `postgres` is trusted, other roles log in
+/// with a password over TCP), and a database `skinr1`.
 ///
 /// If the directory already holds a cluster it is started again (or found running)
 /// instead of re-created, so `skinr1 up` can be re-run over the same directory.
@@ -151,9 +152,11 @@ public final class PrivatePostgres: Sendable {
         }
         try append(settings + "\n", to: dataDirectory.appendingPathComponent("postgresql.conf"))
         let hba = """
-            # Private cluster: local connections only.
-            local   all   all                 trust
-            host    all   all   127.0.0.1/32  trust
+            # Private cluster: local connections only. The superuser needs no password on
+            # this machine; other roles log in with their password over TCP.
+            local   all   all                        trust
+            host    all   postgres   127.0.0.1/32    trust
+            host    all   all        127.0.0.1/32    scram-sha-256
 
             """
         try write(hba, to: dataDirectory.appendingPathComponent("pg_hba.conf"))

@@ -65,7 +65,14 @@ final class RawConnection {
     var isHealthy: Bool {
         guard let handle else { return false }
         if PQstatus(handle) != CONNECTION_OK { return false }
-        _ = PQconsumeInput(handle)
+        // An idle session has nothing to read. If the socket is readable, the server sent
+        // something unasked (a FATAL notice before closing, then end-of-file): let libpq read
+        // it, which marks the session bad once it meets the end of the stream.
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
+            if PQconsumeInput(handle) == 0 { break }
+        }
         return PQstatus(handle) == CONNECTION_OK
     }
 
