@@ -34,6 +34,8 @@ public final class PolicyModel: @unchecked Sendable {
     var acts: Activations?
     /// Shape of the last forward, for the backward.
     var lastB = 0, lastT = 0, lastDropped = false
+    /// Whether the most recent pass was a full `forward` (backward needs its probabilities).
+    var backwardReady = false
 
     /// A freshly initialised model: weights N(0, 0.02), residual output projections scaled
     /// by 1/sqrt(2 * layers) (GPT-2), biases 0, norm gains 1.
@@ -57,6 +59,19 @@ public final class PolicyModel: @unchecked Sendable {
         }
     }
 
+    /// A deep copy of the weights (and of the attached adapter, if any); gradients and
+    /// activations start empty. E.g. the GRPO reference: clone, then `mergeAdapter()`.
+    public func clone() throws -> PolicyModel {
+        let m = try PolicyModel(config: config, seed: 0)
+        m.params.copy(from: params)
+        if let ad = adapter {
+            let copy = try LoRAAdapter(modelConfig: config, config: ad.config, seed: 0)
+            copy.params.copy(from: ad.params)
+            try m.attach(copy)
+        }
+        return m
+    }
+
     /// The base is trained unless an adapter is attached; then only the adapter is.
     public var trainsBase: Bool { adapter == nil }
     public var parameterCount: Int { layout.count }
@@ -68,7 +83,10 @@ public final class PolicyModel: @unchecked Sendable {
 
     func ensureActivations(_ b: Int, _ t: Int) -> Activations {
         if let a = acts, a.capB >= b, a.capT >= t, a.hasLoRA == (adapter != nil) { return a }
-        let a = Activations(b: b, t: t, cfg: config, lora: adapter?.view, loraCfg: adapter?.config)
+        // grow to cover both the old and the new shape, so alternating shapes settle
+        let nb = max(b, acts?.capB ?? 0), nt = max(t, acts?.capT ?? 0)
+        acts = nil
+        let a = Activations(b: nb, t: nt, cfg: config, lora: adapter?.view, loraCfg: adapter?.config)
         acts = a
         return a
     }
@@ -99,6 +117,7 @@ public final class PolicyModel: @unchecked Sendable {
         var rng: SeededGenerator? = nil
         if let seed = dropoutSeed, let ad = adapter, ad.config.dropout > 0 { rng = SeededGenerator(seed: seed) }
         lastB = b; lastT = t; lastDropped = rng != nil
+        backwardReady = false
         batch.tokens.withUnsafeBufferPointer { a.tokens.update(from: $0.baseAddress!, count: b * t) }
         // vision encoder
         batch.images.withUnsafeBufferPointer {
@@ -136,6 +155,7 @@ public final class PolicyModel: @unchecked Sendable {
         let b = batch.batchSize, t = batch.length
         headForward(a.logp.pointer, a.probs.pointer, a.gathered.pointer, a.lnf.pointer, a.tokens, ptr(view.wte),
                     b, config.visualTokens, t, config.channels, config.vocabSize)
+        backwardReady = true
         return Array(UnsafeBufferPointer(start: a.logp.pointer, count: b * t))
     }
 
@@ -149,7 +169,9 @@ public final class PolicyModel: @unchecked Sendable {
     /// token (0 for tokens that do not count). Accumulates into the gradients of whatever
     /// is trainable: `grads` (base) or `adapter.grads`.
     public func backward(dLogProbs: [Float]) throws {
-        guard let a = acts, lastB > 0 else { throw NeuralNetError("backward called before forward") }
+        guard let a = acts, lastB > 0, backwardReady else {
+            throw NeuralNetError("backward needs a preceding forward (generation and next-token logits in between overwrite its state)")
+        }
         let b = lastB, t = lastT
         guard dLogProbs.count == b * t else {
             throw NeuralNetError("dLogProbs: expected \(b * t) values (B=\(b) x T=\(t)), got \(dLogProbs.count)")

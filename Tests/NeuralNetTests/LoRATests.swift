@@ -79,3 +79,38 @@ import Testing
         #expect(throws: NeuralNetError.self) { try model.attach(other) }
     }
 }
+
+@Suite struct ModelStateTests {
+    @Test func cloneIsDeepAndMergedCloneIsTheReference() throws {
+        let cfg = ModelConfig.micro(vocabSize: 40)
+        let model = try PolicyModel(config: cfg, seed: 1)
+        let ad = try LoRAAdapter(modelConfig: cfg, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 2)
+        for i in 0..<ad.params.count { ad.params[i] += 0.05 }
+        try model.attach(ad)
+        let batch = randomBatch(cfg, b: 2, t: 4, seed: 3)
+        let policy = try model.logProbs(batch)
+        let reference = try model.clone()
+        reference.mergeAdapter()
+        let merged = try reference.logProbs(batch)
+        #expect(zip(policy, merged).allSatisfy { abs($0 - $1) < 1e-4 })
+        ad.params[0] += 1   // the clone does not share the adapter
+        #expect(try reference.logProbs(batch) == merged)
+        #expect(model.adapter != nil)
+    }
+
+    @Test func backwardNeedsItsForward() throws {
+        let cfg = ModelConfig.micro(vocabSize: 40)
+        let model = try PolicyModel(config: cfg, seed: 1)
+        #expect(throws: NeuralNetError.self) { try model.backward(dLogProbs: [0]) }
+        let batch = randomBatch(cfg, b: 1, t: 3, seed: 2)
+        _ = try model.forward(batch)
+        _ = try model.nextTokenLogits(images: batch.images, sequences: [[1, 2]])
+        #expect(throws: NeuralNetError.self) { try model.backward(dLogProbs: [0, 0, 0]) }
+        _ = try model.forward(batch)
+        try model.backward(dLogProbs: [1, 0, 0])
+        #expect(model.grads.array.contains { $0 != 0 })
+        // a batch with a token outside the vocabulary is refused, naming the position
+        let bad = PolicyBatch(images: batch.images, tokens: [1, 40, 2], batchSize: 1, length: 3)
+        #expect(throws: NeuralNetError.self) { try model.forward(bad) }
+    }
+}
