@@ -120,3 +120,30 @@ public enum PolicyCheckpoint {
         return try decodeAdapter(data, source: url.path)
     }
 }
+
+extension PolicyCheckpoint {
+    public static let optimizerFormat = "skinr1-adamw-1"
+
+    /// AdamW moments and step count, so a restarted learner resumes where it stopped.
+    public static func encodeOptimizer(_ opt: AdamW, metadata: [String: String] = [:]) throws -> Data {
+        var meta = metadata
+        meta["format"] = optimizerFormat
+        meta["step_count"] = String(opt.stepCount)
+        meta["adamw_config"] = String(decoding: try JSONEncoder().encode(opt.config), as: UTF8.self)
+        return try SafeTensors.encode([.init(name: "m", shape: [opt.m.count], values: opt.m.array),
+                                       .init(name: "v", shape: [opt.v.count], values: opt.v.array)], metadata: meta)
+    }
+
+    /// Restores moments saved by `encodeOptimizer` into an optimiser for the same layout.
+    public static func restoreOptimizer(_ opt: AdamW, from data: Data, source: String) throws {
+        let file = try SafeTensors.decode(data, source: source)
+        guard file.metadata["format"] == optimizerFormat else {
+            throw NeuralNetError("\(source): not an optimiser state file (format \(file.metadata["format"] ?? "missing"))")
+        }
+        guard let steps = file.metadata["step_count"].flatMap(Int.init) else {
+            throw NeuralNetError("\(source): metadata step_count is missing or not an integer")
+        }
+        let m = try file.floats("m", shape: [opt.m.count]), v = try file.floats("v", shape: [opt.v.count])
+        try opt.restore(m: m, v: v, stepCount: steps)
+    }
+}

@@ -53,11 +53,22 @@ public enum NeuralNetThreads {
         set { loops.store(max(1, newValue), ordering: .relaxed) }
     }
 
+    /// The BLAS thread count chosen by the program (0 until set: the library's default).
+    static let configuredBLAS = Atomic<Int>(0)
+
     /// Threads OpenBLAS uses inside one sgemm call.
     public static func setBLASThreads(_ n: Int) {
+        configuredBLAS.store(max(1, n), ordering: .relaxed)
         openblas_set_num_threads(Int32(max(1, n)))
     }
-    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
+    /// The configured BLAS thread count (what sections that briefly run BLAS serially restore).
+    public static var blasThreads: Int {
+        let n = configuredBLAS.load(ordering: .relaxed)
+        if n > 0 { return n }
+        let lib = Int(openblas_get_num_threads())
+        configuredBLAS.store(lib, ordering: .relaxed)
+        return lib
+    }
     /// The kernel family OpenBLAS picked at load time (e.g. "SkylakeX", "Prescott").
     public static var blasKernel: String {
         guard let name = openblas_get_corename() else { return "unknown" }

@@ -46,7 +46,7 @@ public final class KVCacheSession {
     public private(set) var logits: [Float]
     let keys: [FloatBuffer], values: [FloatBuffer]        // per decoder layer (B, M, C)
     // one-token scratch (B rows)
-    let x, ln, mean, rstd, qkv, atty, res1, fch, fchg, out, scores: FloatBuffer
+    let x, ln, mean, rstd, qkv, atty, res1, fch, fchg, out: FloatBuffer
     let loraScratch: LoRABuffers?
 
     /// Encodes the images, runs the prompts through the decoder and fills the caches.
@@ -74,7 +74,7 @@ public final class KVCacheSession {
         mean = FloatBuffer(count: b); rstd = FloatBuffer(count: b)
         qkv = FloatBuffer(count: b * 3 * c); atty = FloatBuffer(count: b * c); res1 = FloatBuffer(count: b * c)
         fch = FloatBuffer(count: b * cfg.hidden); fchg = FloatBuffer(count: b * cfg.hidden)
-        out = FloatBuffer(count: b * c); scores = FloatBuffer(count: m)
+        out = FloatBuffer(count: b * c)
         loraScratch = model.adapter.map { LoRABuffers(n: b, inDim: 0, groups: 3, rank: $0.config.rank, dropout: false) }
     }
 
@@ -103,16 +103,22 @@ public final class KVCacheSession {
             let lw = model.adapter?.view.decoder[li] ?? LoRABlockView()
             normForward(ln.pointer, mean.pointer, rstd.pointer, x.pointer, model.ptr(w.ln1w), model.optPtr(w.ln1b), b, c)
             model.project(qkv.pointer, loraScratch, ln.pointer, w.qkvw, w.qkvb, lw.qkv, b, c, 3 * c, &noDropout)
-            for i in 0..<b {
-                let pos = min(lengths[i], m - 1), n = pos + 1
-                let kc = keys[li].pointer + i * m * c, vc = values[li].pointer + i * m * c
-                (kc + pos * c).update(from: qkv.pointer + i * 3 * c + c, count: c)
-                (vc + pos * c).update(from: qkv.pointer + i * 3 * c + 2 * c, count: c)
-                for hi in 0..<h {
-                    // scores (n) = K[0..<n, head] q * scale; y = V[0..<n, head]^T softmax(scores)
-                    gemv(false, n, hs, scale, kc + hi * hs, c, qkv.pointer + i * 3 * c + hi * hs, 0, scores.pointer)
-                    softmaxRow(scores.pointer, n, n)
-                    gemv(true, n, hs, 1, vc + hi * hs, c, scores.pointer, 0, atty.pointer + i * c + hi * hs)
+            let lens = lengths, kBase = keys[li].pointer, vBase = values[li].pointer
+            let q = qkv.pointer, y = atty.pointer
+            parallelWithSerialBLAS(b) { rows in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: m)
+                defer { scores.deallocate() }
+                for i in rows {
+                    let pos = min(lens[i], m - 1), n = pos + 1
+                    let kc = kBase + i * m * c, vc = vBase + i * m * c
+                    (kc + pos * c).update(from: q + i * 3 * c + c, count: c)
+                    (vc + pos * c).update(from: q + i * 3 * c + 2 * c, count: c)
+                    for hi in 0..<h {
+                        // scores (n) = K[0..<n, head] q * scale; y = V[0..<n, head]^T softmax(scores)
+                        gemv(false, n, hs, scale, kc + hi * hs, c, q + i * 3 * c + hi * hs, 0, scores)
+                        softmaxRow(scores, n, n)
+                        gemv(true, n, hs, 1, vc + hi * hs, c, scores, 0, y + i * c + hi * hs)
+                    }
                 }
             }
             model.project(res1.pointer, loraScratch, atty.pointer, w.attw, w.attb, lw.att, b, c, c, &noDropout)

@@ -78,3 +78,29 @@ import Testing
         #expect(model.grads.array.allSatisfy { $0 == 0 })
     }
 }
+
+@Suite struct ParallelLoopTests {
+    /// A model big enough that every parallel loop splits its work gives the same
+    /// log-probabilities and gradients on one thread as on several.
+    @Test func parallelAndSerialLoopsAgree() throws {
+        let cfg = ModelConfig(imageSize: 8, patchSize: 2, poolSize: 2, channels: 64, heads: 4,
+                              visionLayers: 1, decoderLayers: 1, vocabSize: 50, maxSequence: 40)
+        let batch = randomBatch(cfg, b: 4, t: 30, seed: 1)
+        let w = randomFloats(120, seed: 2)
+        func run(threads: Int) throws -> ([Float], [Float]) {
+            let saved = NeuralNetThreads.loopThreads
+            NeuralNetThreads.loopThreads = threads
+            defer { NeuralNetThreads.loopThreads = saved }
+            let model = try PolicyModel(config: cfg, seed: 3)
+            let lp = try model.forward(batch)
+            try model.backward(dLogProbs: w)
+            return (lp, model.grads.array)
+        }
+        let (lp1, g1) = try run(threads: 1)
+        let (lp2, g2) = try run(threads: 2)
+        let worst = zip(g1, g2).map { abs($0 - $1) }.max()!
+        print("[parallel loops] worst gradient difference 1 vs 2 threads \(worst)")
+        #expect(zip(lp1, lp2).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(worst < 1e-5)
+    }
+}

@@ -49,3 +49,33 @@ import Testing
         #expect(s.learningRate(at: 30) > s.learningRate(at: 50))
     }
 }
+
+@Suite struct OptimizerStateTests {
+    @Test func optimizerStateRoundTripsAndResumesIdentically() throws {
+        let cfg = ModelConfig.micro(vocabSize: 30)
+        let batch = randomBatch(cfg, b: 2, t: 5, seed: 1)
+        let mask = [Float](repeating: 1, count: 10)
+        func train(_ model: PolicyModel, _ opt: AdamW, steps: Int) throws {
+            for _ in 0..<steps {
+                model.zeroGrad()
+                _ = try model.sftForwardBackward(batch, responseMask: mask)
+                opt.step(params: model.params, grads: model.grads, learningRate: 1e-3)
+            }
+        }
+        let a = try PolicyModel(config: cfg, seed: 2)
+        let optA = AdamW(layout: a.layout)
+        try train(a, optA, steps: 3)
+        // snapshot, then continue both the original and a restored copy
+        let params = try PolicyCheckpoint.encodeBase(a, tokenizer: nil)
+        let state = try PolicyCheckpoint.encodeOptimizer(optA)
+        let b = try PolicyCheckpoint.decodeBase(params, source: "snapshot").model
+        let optB = AdamW(layout: b.layout)
+        try PolicyCheckpoint.restoreOptimizer(optB, from: state, source: "snapshot-optimizer")
+        #expect(optB.stepCount == 3)
+        try train(a, optA, steps: 2)
+        try train(b, optB, steps: 2)
+        #expect(a.params.array == b.params.array)
+        let small = AdamW(layout: try PolicyModel(config: .micro(vocabSize: 20), seed: 1).layout)
+        #expect(throws: NeuralNetError.self) { try PolicyCheckpoint.restoreOptimizer(small, from: state, source: "x") }
+    }
+}
