@@ -21,7 +21,9 @@ public enum PolicyImage {
 /// The policy: image patches -> vision encoder (bidirectional blocks) -> pooled visual
 /// tokens -> connector -> prefix of a causal decoder over the text -> log-probabilities.
 /// Parameters live in one flat buffer (`params`, named by `layout`); `grads` mirrors it.
-/// Not thread-safe: one owner drives forward/backward at a time.
+/// Not thread-safe: one owner drives forward/backward at a time. Every method is
+/// synchronous, CPU-bound work (sgemm and parallel loops): call it from a dedicated thread,
+/// never from Swift's cooperative pool.
 public final class PolicyModel: @unchecked Sendable {
     // @unchecked: mutable numeric state without locks, confined to one thread by its owner
     // (a learner thread, a sampler worker); it may be handed over between threads.

@@ -101,3 +101,19 @@ import Testing
         for x in s { #expect(x.tokens.count <= 6) }
     }
 }
+
+@Suite struct BatchingTests {
+    @Test func paddedBatchGivesEachSequenceItsOwnLogProbs() throws {
+        let cfg = ModelConfig.micro(vocabSize: 50)
+        let model = try PolicyModel(config: cfg, seed: 1)
+        let images = randomBatch(cfg, b: 2, t: 1, seed: 2).images
+        let seqs: [[Int32]] = [[1, 5, 6, 7, 8, 2], [1, 9, 2]]
+        let together = try model.sequenceLogProbs(images: images, sequences: seqs)
+        #expect(together.map(\.count) == [6, 3])
+        let alone = try model.sequenceLogProbs(images: Array(images[192...]), sequences: [seqs[1]])
+        for (a, b) in zip(together[1], alone[0]) { #expect(abs(a - b) < 1e-5) }   // padding does not leak
+        let mask = try PolicyBatch.responseMask(lengths: [6, 3], responseStarts: [3, 1], length: 6)
+        #expect(mask == [0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0])
+        #expect(throws: NeuralNetError.self) { try PolicyBatch.responseMask(lengths: [6], responseStarts: [7], length: 6) }
+    }
+}
