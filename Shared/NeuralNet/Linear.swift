@@ -60,13 +60,17 @@ func loraForward(_ out: UnsafeMutablePointer<Float>, _ cache: LoRACache,
         parallelRanges(n, minPerThread: 64) { rows in
             for row in rows {
                 var rowGen = SeededGenerator(seed: callSeed &+ UInt64(row) &* 0x9E37_79B9_7F4A_7C15)
-                var bits: UInt64 = 0
-                for e in (row * i)..<((row + 1) * i) {
-                    if (e - row * i) % 4 == 0 { bits = rowGen.next() }
-                    let m: Float = (bits & 0xFFFF) < threshold ? 0 : keep
-                    bits >>= 16
-                    mk[e] = m
-                    xd[e] = inp[e] * m
+                var e = row * i
+                let end = e + i
+                while e < end {
+                    var bits = rowGen.next()
+                    for z in e..<min(e + 4, end) {
+                        let m: Float = (bits & 0xFFFF) < threshold ? 0 : keep
+                        bits >>= 16
+                        mk[z] = m
+                        xd[z] = inp[z] * m
+                    }
+                    e += 4
                 }
             }
         }

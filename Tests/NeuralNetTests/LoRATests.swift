@@ -114,3 +114,25 @@ import Testing
         #expect(throws: NeuralNetError.self) { try model.forward(bad) }
     }
 }
+
+@Suite struct LoRADropoutTests {
+    @Test func dropoutIsSeededAndOnlyInTraining() throws {
+        let cfg = ModelConfig.micro(vocabSize: 40)
+        let model = try PolicyModel(config: cfg, seed: 1)
+        let ad = try LoRAAdapter(modelConfig: cfg, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0.3), seed: 2)
+        for i in 0..<ad.params.count { ad.params[i] += 0.1 }
+        try model.attach(ad)
+        let batch = randomBatch(cfg, b: 2, t: 5, seed: 3)
+        let plain = try model.logProbs(batch)
+        let a = try model.forward(batch, dropoutSeed: 11)
+        let b = try model.forward(batch, dropoutSeed: 11)
+        let c = try model.forward(batch, dropoutSeed: 12)
+        #expect(a == b)
+        #expect(a != plain && a != c)
+        // the kept fraction of the last mask is close to 1 - p, kept entries scaled by 1/(1-p)
+        let mask = model.acts!.decoder[1].lora[3]!.mask!.array.prefix(2 * (5 + cfg.visualTokens) * cfg.hidden)
+        let kept = Double(mask.filter { $0 != 0 }.count) / Double(mask.count)
+        #expect(abs(kept - 0.7) < 0.05)
+        #expect(mask.allSatisfy { $0 == 0 || abs($0 - 1 / 0.7) < 1e-6 })
+    }
+}
