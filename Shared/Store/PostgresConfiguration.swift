@@ -33,7 +33,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
                 PQfreemem(errorPointer)
             }
             throw PostgresError(.invalidConnectionString,
-                                message: "cannot parse the database URL \(Self.mask(Self.summary(connectionString), secrets)): \(Self.mask(reason, secrets))")
+                                message: "cannot parse the database URL: \(Self.mask(reason, secrets))")
         }
         defer { PQconninfoFree(options) }
         var values: [String: String] = [:]
@@ -76,10 +76,11 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     func redact(_ text: String) -> String { Self.mask(text, secrets) }
 
     /// Session settings sent at connection start: results in UTC, ISO dates, hex bytea and
-    /// shortest exact floats, which is what the decoders expect. Appended after any
+    /// shortest exact floats, which is what the decoders expect; NOTICE chatter (e.g. from
+    /// `IF NOT EXISTS`) is not sent. Appended after any
     /// `options` the caller gave, so these win.
     var sessionOptions: String {
-        let ours = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c bytea_output=hex -c extra_float_digits=1 -c IntervalStyle=postgres"
+        let ours = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c bytea_output=hex -c extra_float_digits=1 -c IntervalStyle=postgres -c client_min_messages=warning"
         if let userOptions, !userOptions.isEmpty { return userOptions + " " + ours }
         return ours
     }
@@ -140,11 +141,5 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
 
     static func mask(_ text: String, _ secrets: [String]) -> String {
         secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "****") }
-    }
-
-    /// A short rendering of a connection string for error messages (before masking).
-    static func summary(_ text: String) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return "\"" + (trimmed.count > 200 ? String(trimmed.prefix(200)) + "..." : trimmed) + "\""
     }
 }

@@ -181,6 +181,7 @@ public final class PostgresConnection: PostgresQueryable {
         try await onSession(scope: scope) { raw in try raw.copyStart(statement) }
 
         var encoder = CopyTextEncoder(columnCount: columns.count)
+        var ending = false
         do {
             var rowNumber = 0
             for row in rows {
@@ -192,12 +193,14 @@ public final class PostgresConnection: PostgresQueryable {
                 }
             }
             let tail = encoder.take()
+            ending = true
             return try await onQueue { raw in
                 if !tail.isEmpty { try raw.copySend(tail) }
                 return try raw.copyEnd(abortReason: nil)
             }
-        } catch let error as PostgresError where error.code == .bind || error.code == .copy {
-            // Abort the COPY so the session stays usable, then report our own reason.
+        } catch let error as PostgresError where !ending && (error.code == .bind || error.code == .copy) {
+            // A row could not be encoded: abort the COPY so the session stays usable, and
+            // report our own reason rather than the server's echo of the abort.
             _ = try? await onQueue { raw in try raw.copyEnd(abortReason: "client aborted the COPY") }
             throw error
         }

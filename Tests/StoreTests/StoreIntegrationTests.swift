@@ -239,6 +239,16 @@ struct StoreIntegrationTests {
             await #expect(throws: PostgresError.self) {
                 try await db.copy(into: "c; DROP TABLE c", columns: ["a"], rows: [[.int32(1)]])
             }
+            // A row the server refuses fails the whole COPY with the server's reason.
+            try await db.execute("ALTER TABLE c ADD CHECK (a > 0)")
+            do {
+                try await db.copy(into: "c", columns: ["a", "b"], rows: [[.int32(1), .text("x")], [.int32(-5), .text("y")]])
+                Issue.record("row violating a CHECK accepted")
+            } catch let error as PostgresError {
+                #expect(error.code == .copy)
+                #expect(error.sqlState == "23514", "\(error)")
+            }
+            #expect(try await db.copy(into: "c", columns: ["a", "b"], rows: [[.int32(3), .text("fine")]]) == 1)
             #expect(try await db.query("SELECT to_regclass('c') IS NOT NULL AS present").first?.decode("present", as: Bool.self) == true)
         }
     }

@@ -22,20 +22,22 @@ actor TestCluster {
 
     func acquire() async throws -> PrivatePostgres {
         users += 1
-        if let cluster { return cluster }
-        if let starting { return try await starting.value }
-        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-store-tests-\(UUID().uuidString.prefix(8))")
-        self.directory = directory
-        let task = Task { try await PrivatePostgres.start(in: directory, durable: false, logger: Self.logger) }
-        starting = task
+        let task: Task<PrivatePostgres, any Error>
+        if let starting {
+            task = starting
+        } else {
+            let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-store-tests-\(UUID().uuidString.prefix(8))")
+            self.directory = directory
+            task = Task { try await PrivatePostgres.start(in: directory, durable: false, logger: Self.logger) }
+            starting = task
+        }
         do {
             let started = try await task.value
             cluster = started
-            starting = nil
             return started
         } catch {
-            starting = nil
             users -= 1
+            if users == 0 { starting = nil }
             throw error
         }
     }
@@ -43,7 +45,10 @@ actor TestCluster {
     func release() async {
         users -= 1
         guard users == 0, let cluster else { return }
+        // Forget it before stopping, so a suite arriving meanwhile starts a new one.
         self.cluster = nil
+        starting = nil
+        let directory = self.directory
         try? await cluster.stop()
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }

@@ -92,6 +92,12 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// Brings the schema up to date on one of the client's connections.
+    @discardableResult
+    public func migrate(on client: PostgresClient) async throws -> MigrationReport {
+        try await client.withConnection { try await migrate(on: $0) }
+    }
+
     /// Applied, pending, unknown and changed migrations, and the server's version.
     public func status(on connection: PostgresConnection) async throws -> MigrationStatus {
         try validateRegistry()
