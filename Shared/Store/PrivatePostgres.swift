@@ -91,13 +91,24 @@ public final class PrivatePostgres: Sendable {
             return running
         }
 
-        // A free port can be taken by someone else between the probe and the bind: try a few.
+        // A restarted cluster keeps its previous port when that is still free, so URLs handed
+        // out before (and sessions that reconnect) stay valid. A free port can be taken by
+        // someone else between the probe and the bind: try a few.
+        let portFile = directory.appendingPathComponent("port")
+        var preferred = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         var lastError: PostgresError?
         for _ in 0..<3 {
-            let port = try freeLoopbackPort()
+            let port: Int
+            if let previous = preferred, isFreeLoopbackPort(previous) {
+                port = previous
+            } else {
+                port = try freeLoopbackPort()
+            }
+            preferred = nil
             let candidate = cluster(port)
             do {
                 try await candidate.startServer(logger: logger)
+                try? Data("\(port)\n".utf8).write(to: portFile)
                 try await candidate.createDatabaseIfMissing(database, logger: logger)
                 logger.info("private PostgreSQL started", metadata: [
                     StoreLogKey.cluster: "\(directory.path)", StoreLogKey.port: "\(port)", StoreLogKey.logFile: "\(candidate.logFile.path)",
@@ -262,19 +273,33 @@ public final class PrivatePostgres: Sendable {
         return ServerUser(name: "postgres", uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
     }
 
+    /// Whether `port` on 127.0.0.1 can be bound right now.
+    static func isFreeLoopbackPort(_ port: Int) -> Bool {
+        guard (1...65535).contains(port) else { return false }
+        return (try? boundLoopbackPort(UInt16(port))) != nil
+    }
+
     /// A TCP port on 127.0.0.1 that was free a moment ago.
     static func freeLoopbackPort() throws -> Int {
+        try boundLoopbackPort(0)
+    }
+
+    /// Binds a socket to 127.0.0.1:`port` (0 = any), closes it, and returns the port bound.
+    private static func boundLoopbackPort(_ port: UInt16) throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw PostgresError(.cluster, message: "cannot open a socket to find a free port") }
         defer { close(fd) }
+        // As the server does: connections it closed may linger in TIME_WAIT on its old port.
+        var reuse: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw PostgresError(.cluster, message: "cannot bind a socket on 127.0.0.1 to find a free port") }
+        guard bound == 0 else { throw PostgresError(.cluster, message: "cannot bind a socket on 127.0.0.1 port \(port)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }

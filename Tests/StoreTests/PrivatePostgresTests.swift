@@ -27,15 +27,19 @@ struct PrivatePostgresTests {
             try? await first.stop()
             throw error
         }
+        // A session opened before a restart reconnects (with backoff) once the server is back.
+        let survivor = try await PostgresConnection.connect(url: first.databaseURL, logger: logger)
+        let pidBefore = try await survivor.backendPID()
         try await first.stop()
 
-        // Starting over a stopped cluster starts it again without initdb.
+        // Starting over a stopped cluster starts it again without initdb, on the same port.
         let second = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
         do {
-            let db = try await PostgresConnection.connect(url: second.databaseURL, logger: logger)
-            let kept = try await db.query("SELECT v FROM kept")
+            #expect(second.port == first.port)
+            let kept = try await survivor.query("SELECT v FROM kept")
             #expect(try kept.first?.decode("v", as: String.self) == "survives")
-            await db.close()
+            #expect(try await survivor.backendPID() != pidBefore)
+            await survivor.close()
         } catch {
             try? await second.stop()
             throw error
