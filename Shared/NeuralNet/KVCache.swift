@@ -1,6 +1,7 @@
 // Incremental decoding with a key/value cache: each step feeds one token per row and
 // attends over the cached keys and values of that row's own prefix, so rows of different
-// lengths decode together. Legend: B rows, C channels, H heads, hs head size, M maxSequence.
+// lengths decode together. Legend: B rows, C channels, H heads, hs head size,
+// M positions the cache holds (at most maxSequence).
 
 extension PolicyModel {
     /// Next-token logits (B, V) after each full sequence, recomputing the whole forward.
@@ -40,6 +41,8 @@ extension PolicyModel {
 public final class KVCacheSession {
     public let model: PolicyModel
     public let batchSize: Int
+    /// Positions each row's cache holds (visual prefix included).
+    public let capacity: Int
     /// Positions filled per row (visual prefix included).
     public private(set) var lengths: [Int]
     /// Next-token logits (B, V) for every row.
@@ -50,12 +53,16 @@ public final class KVCacheSession {
     let loraScratch: LoRABuffers?
 
     /// Encodes the images, runs the prompts through the decoder and fills the caches.
-    public init(model: PolicyModel, images: [Float], prompts: [[Int32]]) throws {
+    /// `newTokens` bounds the tokens that will be appended, so the cache holds only the
+    /// positions it can need (default: up to maxSequence).
+    public init(model: PolicyModel, images: [Float], prompts: [[Int32]], newTokens: Int? = nil) throws {
         let cfg = model.config
-        let b = prompts.count, c = cfg.channels, m = cfg.maxSequence, vn = cfg.visualTokens
+        let (a, plen) = try model.trunkForSequences(images: images, sequences: prompts)
+        let b = prompts.count, c = cfg.channels, vn = cfg.visualTokens
+        let m = min(cfg.maxSequence, vn + plen.max()! + max(0, newTokens ?? cfg.maxSequence))
         self.model = model
         batchSize = b
-        let (a, plen) = try model.trunkForSequences(images: images, sequences: prompts)
+        capacity = m
         let t = plen.max()!, s = vn + t
         keys = (0..<cfg.decoderLayers).map { _ in FloatBuffer(count: b * m * c) }
         values = (0..<cfg.decoderLayers).map { _ in FloatBuffer(count: b * m * c) }
@@ -79,12 +86,12 @@ public final class KVCacheSession {
     }
 
     /// Whether every row still has room for another token.
-    public func hasRoom(_ row: Int) -> Bool { lengths[row] < model.config.maxSequence }
+    public func hasRoom(_ row: Int) -> Bool { lengths[row] < capacity }
 
     /// Appends one token to every row (rows without room must not be stepped: pass them
     /// in `skip`; their logits stay as they were) and recomputes the logits.
     public func step(_ tokens: [Int32], skip: Set<Int> = []) throws {
-        let cfg = model.config, b = batchSize, c = cfg.channels, f = cfg.hidden, m = cfg.maxSequence
+        let cfg = model.config, b = batchSize, c = cfg.channels, f = cfg.hidden, m = capacity
         let h = cfg.heads, hs = cfg.headSize, v = cfg.vocabSize
         guard tokens.count == b else { throw NeuralNetError("step: \(tokens.count) tokens for \(b) rows") }
         for (i, tok) in tokens.enumerated() where !skip.contains(i) {

@@ -48,15 +48,34 @@ extension PolicyModel {
         var samples = [PolicySample](repeating: PolicySample(tokens: [], text: "", logProbs: [], samplingLogProbs: [], stopped: false), count: b)
         var done = Set<Int>()
         var sequences = prompts
-        let session = options.useKVCache ? try KVCacheSession(model: self, images: images, prompts: prompts) : nil
+        let session = options.useKVCache
+            ? try KVCacheSession(model: self, images: images, prompts: prompts, newTokens: options.maxNewTokens) : nil
         var logits = try session?.logits ?? nextTokenLogits(images: images, sequences: sequences)
         let room = { (i: Int) in self.config.visualTokens + sequences[i].count < self.config.maxSequence }
         for i in 0..<b where !room(i) || options.maxNewTokens == 0 { done.insert(i) }
         var step = 0
         while done.count < b && step < options.maxNewTokens {
             var next = [Int32](repeating: 0, count: b)
-            for i in 0..<b where !done.contains(i) {
-                let (tok, lp, slp) = Self.pick(logits, row: i, v: v, temperature: options.temperature, rng: &rngs[i])
+            var picked = [(Int32, Float, Float)](repeating: (0, 0, 0), count: b)
+            let active = (0..<b).filter { !done.contains($0) }
+            logits.withUnsafeBufferPointer { lg in
+                picked.withUnsafeMutableBufferPointer { out in
+                    rngs.withUnsafeMutableBufferPointer { gens in
+                        let lgp = lg.baseAddress!, outp = out.baseAddress!, gp = gens.baseAddress!
+                        parallelRanges(active.count, minPerThread: 8) { range in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: v)
+                            defer { scratch.deallocate() }
+                            for j in range {
+                                let i = active[j]
+                                outp[i] = Self.pick(lgp + i * v, v: v, temperature: options.temperature,
+                                                    rng: &gp[i], scratch: scratch)
+                            }
+                        }
+                    }
+                }
+            }
+            for i in active {
+                let (tok, lp, slp) = picked[i]
                 next[i] = tok
                 samples[i].tokens.append(tok)
                 samples[i].logProbs.append(lp)
@@ -86,28 +105,30 @@ extension PolicyModel {
     }
 
     /// Draws a token from one row of logits. Returns it, its log-probability at
-    /// temperature 1, and its log-probability under the distribution it was drawn from.
-    static func pick(_ logits: [Float], row: Int, v: Int, temperature: Float,
-                     rng: inout SeededGenerator) -> (Int32, Float, Float) {
-        let base = row * v
-        var mx = -Float.infinity, arg = 0
-        for j in 0..<v where logits[base + j] > mx { mx = logits[base + j]; arg = j }
-        var sum1 = 0.0
-        for j in 0..<v { sum1 += Double(expf(logits[base + j] - mx)) }
-        let lse1 = Double(mx) + Foundation.log(sum1)
+    /// temperature 1 (computed as the training forward computes it, so the behaviour
+    /// log-probability of a rollout and the learner's log pi agree), and its log-probability
+    /// under the distribution it was drawn from. `scratch` holds V floats.
+    static func pick(_ row: UnsafePointer<Float>, v: Int, temperature: Float,
+                     rng: inout SeededGenerator, scratch: UnsafeMutablePointer<Float>) -> (Int32, Float, Float) {
+        let mx = maxOf(row, v)
+        var arg = 0
+        for j in 0..<v where row[j] == mx { arg = j; break }
+        scratch.update(from: row, count: v)
+        let lse1 = mx + logf(expShiftedInPlace(scratch, v, mx))
         if temperature == 0 {
-            return (Int32(arg), Float(Double(logits[base + arg]) - lse1), 0)
+            return (Int32(arg), row[arg] - lse1, 0)
         }
-        let inv = 1 / temperature
-        var sumT = 0.0
-        for j in 0..<v { sumT += Double(expf((logits[base + j] - mx) * inv)) }
-        let u = Double(rng.nextUniform()) * sumT
-        var acc = 0.0, chosen = v - 1
+        // scratch = exp((logit - max) / T); draw by the cumulative sum
+        for j in 0..<v { scratch[j] = (row[j] - mx) / temperature }
+        let sumT = expShiftedInPlace(scratch, v, 0)
+        let u = rng.nextUniform() * sumT
+        var acc: Float = 0, chosen = v - 1
         for j in 0..<v {
-            acc += Double(expf((logits[base + j] - mx) * inv))
+            acc += scratch[j]
             if acc > u { chosen = j; break }
         }
-        let lpT = Double((logits[base + chosen] - mx) * inv) - Foundation.log(sumT)
-        return (Int32(chosen), Float(Double(logits[base + chosen]) - lse1), Float(lpT))
+        while scratch[chosen] == 0 && chosen > 0 { chosen -= 1 }   // never a token of probability 0
+        let lpT = logf(scratch[chosen] / sumT)
+        return (Int32(chosen), row[chosen] - lse1, lpT)
     }
 }
