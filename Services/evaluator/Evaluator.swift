@@ -21,7 +21,7 @@ struct EvaluatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "evaluator", options: runtime) { context in
+        try await ServiceLauncher.run(service: "evaluator", options: runtime) { context, _ in
             context.logger.info("configured", metadata: ["settings": "\(settings)"])
             try await ServiceLauncher.idleUntilShutdown(context)
         }

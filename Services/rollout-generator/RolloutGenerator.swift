@@ -21,7 +21,7 @@ struct RolloutGeneratorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "rollout-generator", options: runtime) { context in
+        try await ServiceLauncher.run(service: "rollout-generator", options: runtime) { context, _ in
             context.logger.info("configured", metadata: ["settings": "\(settings)"])
             try await ServiceLauncher.idleUntilShutdown(context)
         }

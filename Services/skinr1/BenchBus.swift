@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
+import ServiceRuntime
 import Synchronization
 
 /// `skinr1 bench bus`: produce -> consume throughput through an in-process embedded broker.
@@ -29,7 +30,7 @@ struct BenchBus: AsyncParsableCommand {
             let seconds = try await measure(broker: broker, size: size, count: count, logger: logger)
             let rate = Double(count) / seconds
             let megabytes = Double(count * size) / 1e6 / seconds
-            busPrintLine("bus \(label): \(Int(rate.rounded())) msg/s \(String(format: "%.1f", megabytes)) MB/s")
+            Console.line("bus \(label): \(Int(rate.rounded())) msg/s \(String(format: "%.1f", megabytes)) MB/s")
         }
     }
 

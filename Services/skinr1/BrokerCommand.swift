@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import Messaging
+import ServiceRuntime
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let stop = TerminationSignal()
         let broker = try EmbeddedBroker(brokers: brokers, defaultPartitions: partitions, logger: logger)
         try broker.createTopics(topicSpecs())
-        busPrintLine(broker.bootstrapServers)
+        Console.line(broker.bootstrapServers)
         if let bootstrapFile {
             try writeAtomically(broker.bootstrapServers + "\n", to: bootstrapFile)
         }
@@ -82,33 +83,3 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 }
 
-/// Waits for SIGTERM or SIGINT without letting either kill the process.
-///
-/// `@unchecked Sendable`: both stored properties are set once in `init`; dispatch sources
-/// and `AsyncStream` are safe to use from any thread.
-final class TerminationSignal: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<Int32>
-
-    init(_ signals: [Int32] = [SIGTERM, SIGINT]) {
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        self.stream = stream
-        sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            return source
-        }
-    }
-
-    /// The first signal received.
-    func wait() async -> Int32 {
-        for await number in stream { return number }
-        return SIGTERM
-    }
-
-    deinit {
-        for source in sources { source.cancel() }
-    }
-}

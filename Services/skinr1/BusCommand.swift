@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Messaging
+import ServiceRuntime
 import Synchronization
 
 struct BusCommand: AsyncParsableCommand {
@@ -53,7 +54,7 @@ struct BusProduce: AsyncParsableCommand {
         }
         let reports = try await producer.sendAll(messages)
         try await producer.shutdown()
-        busPrintLine("\(reports.count)")
+        Console.line("\(reports.count)")
     }
 }
 
@@ -114,7 +115,7 @@ struct BusConsume: AsyncParsableCommand {
             if let expect, processed >= expect { break }
         }
         await consumer.close()
-        busPrintLine("\(processed)")
+        Console.line("\(processed)")
     }
 
     private func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
@@ -136,8 +137,3 @@ struct BusFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Writes one line to stdout at once (unbuffered), so a parent process reading the pipe
-/// sees it immediately.
-func busPrintLine(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
-}

@@ -19,6 +19,7 @@ struct SkinR1: AsyncParsableCommand {
             BrokerCommand.self,
             BusCommand.self,
             StatusCommand.self,
+            UpCommand.self,
             BenchCommand.self,
             RewardCommand.self,
         ]

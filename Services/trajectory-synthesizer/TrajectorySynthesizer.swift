@@ -21,7 +21,7 @@ struct TrajectorySynthesizerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "trajectory-synthesizer", options: runtime) { context in
+        try await ServiceLauncher.run(service: "trajectory-synthesizer", options: runtime) { context, _ in
             context.logger.info("configured", metadata: ["settings": "\(settings)"])
             try await ServiceLauncher.idleUntilShutdown(context)
         }

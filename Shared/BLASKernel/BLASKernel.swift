@@ -13,7 +13,7 @@ public enum BLASKernelSelection {
     /// Environment variable OpenBLAS reads at load time.
     public static let coreTypeVariable = "OPENBLAS_CORETYPE"
     /// Marks the re-executed process, so it never loops.
-    static let reexecMarker = "SKINR1_BLAS_REEXEC"
+    public static let reexecMarker = "SKINR1_BLAS_REEXEC"
 
     /// How the running kernel came to be chosen.
     public enum Origin: String, Sendable {
@@ -41,12 +41,17 @@ public enum BLASKernelSelection {
         return []
     }
 
+    /// The kernel this machine's CPU flags call for, or `nil` to keep the library's choice.
+    public static func kernelForThisCPU() -> String? {
+        guard let info = readSmallFile("/proc/cpuinfo") else { return nil }
+        return kernel(forCPUFlags: cpuFlags(cpuinfo: info))
+    }
+
     /// Sets `OPENBLAS_CORETYPE` and re-executes the process once when the user has not set it.
     /// Call it first thing in `main`. Returns normally in the process that keeps running.
     public static func ensureSelected() {
         guard getenv(coreTypeVariable) == nil, getenv(reexecMarker) == nil else { return }
-        guard let info = readSmallFile("/proc/cpuinfo"),
-              let kernel = kernel(forCPUFlags: cpuFlags(cpuinfo: info)) else { return }
+        guard let kernel = kernelForThisCPU() else { return }
         setenv(coreTypeVariable, kernel, 1)
         setenv(reexecMarker, kernel, 1)
         let arguments = CommandLine.arguments

@@ -67,7 +67,7 @@ public final class ChildSupervisor: Sendable {
         process.arguments = spec.arguments
         process.environment = spec.environment
         if !FileManager.default.fileExists(atPath: spec.logFile.path) {
-            FileManager.default.createFile(atPath: spec.logFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: spec.logFile.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: spec.logFile)
         try log.seekToEnd()
