@@ -68,7 +68,9 @@ public final class PostgresClient: Sendable {
         let connectPolicy: RetryPolicy?
         var idle: [PostgresConnection] = []
         var opened = 0
-        var waiters: [CheckedContinuation<PostgresConnection?, Never>] = []
+        /// Tasks waiting for a connection, first come first served; `nil` means "try again".
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<PostgresConnection?, any Error>)] = []
+        var nextWaiterID: UInt64 = 0
         var closed = false
 
         init(configuration: PostgresConfiguration, capacity: Int, logger: Logger, connectPolicy: RetryPolicy?) {
@@ -89,14 +91,26 @@ public final class PostgresClient: Sendable {
                     } catch {
                         opened -= 1
                         // Let a waiter try its own connection attempt.
-                        if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
+                        if !waiters.isEmpty { waiters.removeFirst().continuation.resume(returning: nil) }
                         throw error
                     }
                 }
                 // All connections are lent out: wait for one to come back (nil = try again).
-                if let connection = await withCheckedContinuation({ waiters.append($0) }) {
-                    return connection
+                // A cancelled task stops waiting, so shutdown is not held up by a busy pool.
+                nextWaiterID += 1
+                let id = nextWaiterID
+                let handed: PostgresConnection? = try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresConnection?, any Error>) in
+                        if Task.isCancelled {
+                            continuation.resume(throwing: CancellationError())
+                        } else {
+                            waiters.append((id, continuation))
+                        }
+                    }
+                } onCancel: {
+                    Task { await self.cancelWaiter(id) }
                 }
+                if let connection = handed { return connection }
             }
         }
 
@@ -107,10 +121,15 @@ public final class PostgresClient: Sendable {
                 return
             }
             if !waiters.isEmpty {
-                waiters.removeFirst().resume(returning: connection)
+                waiters.removeFirst().continuation.resume(returning: connection)
             } else {
                 idle.append(connection)
             }
+        }
+
+        func cancelWaiter(_ id: UInt64) {
+            guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+            waiters.remove(at: index).continuation.resume(throwing: CancellationError())
         }
 
         func close() async {
@@ -118,7 +137,7 @@ public final class PostgresClient: Sendable {
             let toClose = idle
             idle.removeAll()
             opened -= toClose.count
-            for waiter in waiters { waiter.resume(returning: nil) }
+            for waiter in waiters { waiter.continuation.resume(returning: nil) }
             waiters.removeAll()
             for connection in toClose { await connection.close() }
         }

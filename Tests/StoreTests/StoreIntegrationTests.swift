@@ -262,12 +262,12 @@ struct StoreIntegrationTests {
         let oldPID = try await victim.backendPID()
         let terminated = try await killer.query("SELECT pg_terminate_backend(\(oldPID)) AS done")
         #expect(try terminated.first?.decode("done", as: Bool.self) == true)
-        // Wait until the server has really ended that backend.
-        for _ in 0..<100 {
-            let left = try await killer.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = \(oldPID)")
-            if try left.first?.decode("n", as: Int.self) == 0 { break }
+        // Wait until the backend process has exited (its socket is closed then); it leaves
+        // pg_stat_activity a moment before that, so that view is not enough.
+        for _ in 0..<250 where kill(oldPID, 0) == 0 {
             try await Task.sleep(for: .milliseconds(20))
         }
+        #expect(kill(oldPID, 0) != 0, "backend \(oldPID) did not exit")
         let answer = try await victim.query("SELECT 41 + 1 AS v")
         #expect(try answer.first?.decode("v", as: Int.self) == 42)
         let newPID = try await victim.backendPID()
@@ -300,6 +300,26 @@ struct StoreIntegrationTests {
         #expect(sum == 42)
         await client.close()
         await #expect(throws: PostgresError.self) { try await client.query("SELECT 1") }
+    }
+
+    @Test func cancelledWaiterLeavesThePool() async throws {
+        let client = try PostgresClient(url: try await TestCluster.freshDatabase(), maxConnections: 1, logger: logger)
+        let holder = Task {
+            try await client.withConnection { connection in
+                try await connection.query("SELECT pg_sleep(0.5)").count
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let waiter = Task {
+            try await client.withConnection { connection in try await connection.backendPID() }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(try await holder.value == 1)
+        // The single connection went back to the pool and serves the next caller.
+        #expect(try await client.query("SELECT 7 AS v").first?.decode("v", as: Int.self) == 7)
+        await client.close()
     }
 
     // MARK: bad DATABASE_URLs
