@@ -87,13 +87,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/evaluator"),
 
+        // What the test targets share: locating the built executables, child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka"], path: "Tests/MessagingTests"),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka", "TestSupport"], path: "Tests/MessagingTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store"], path: "Tests/StoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Messaging", "Store", "ServiceRuntime",
+            "Messaging", "Store", "ServiceRuntime", "BLASKernel", "Backoff", "TestSupport",
         ], path: "Tests/IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Messaging
+import TestSupport
 
 /// End to end with real processes: `skinr1 broker`, two `skinr1 bus consume` in one group,
 /// one of them SIGKILLed midway. Every key must survive (at-least-once); duplicates are
@@ -88,84 +89,5 @@ struct BusProcessTests {
         kill(broker.processIdentifier, SIGTERM)
         try await waitForExit(broker, timeout: .seconds(30))
         #expect(broker.terminationReason == .exit && broker.terminationStatus == 0)
-    }
-}
-
-/// The `skinr1` executable: `$SKINR1_BIN`, else next to the test bundle (SwiftPM builds the
-/// package's executables into the same folder for `swift test`).
-func skinr1Binary() throws -> URL {
-    var candidates: [URL] = []
-    if let explicit = ProcessInfo.processInfo.environment["SKINR1_BIN"] {
-        candidates.append(URL(fileURLWithPath: explicit))
-    }
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    candidates.append(beside.appendingPathComponent("skinr1"))
-    candidates.append(beside.deletingLastPathComponent().appendingPathComponent("skinr1"))
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("skinr1"))
-    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) {
-        return found
-    }
-    throw KafkaError(.invalidArgument,
-                     "skinr1 executable not found (looked at \(candidates.map(\.path))); build it or set SKINR1_BIN")
-}
-
-/// Child processes of a test, all killed when the test ends whatever happened.
-final class ChildProcesses: @unchecked Sendable {
-    // Touched only from the test's own task.
-    private var processes: [Process] = []
-
-    func launch(_ binary: URL, _ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        processes.append(process)
-        return process
-    }
-
-    func killAll() {
-        for process in processes where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
-
-func lineCount(_ file: URL) -> Int {
-    guard let data = try? Data(contentsOf: file) else { return 0 }
-    return data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-}
-
-func waitForFile(_ file: URL, timeout: Duration) async throws -> String {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let text = try? String(contentsOf: file, encoding: .utf8), !text.isEmpty { return text }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw KafkaError(.timedOut, "\(file.path) did not appear within \(timeout)")
-}
-
-func waitForText(_ text: String, in file: URL, timeout: Duration) async throws -> String {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let content = try? String(contentsOf: file, encoding: .utf8), content.contains(text) { return content }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    let content = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
-    throw KafkaError(.timedOut, "'\(text)' did not appear in \(file.lastPathComponent) within \(timeout): \(content.suffix(2000))")
-}
-
-func waitForExit(_ process: Process, timeout: Duration) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning {
-        guard ContinuousClock.now < deadline else {
-            throw KafkaError(.timedOut, "\(process.arguments?.prefix(2).joined(separator: " ") ?? "child") still running after \(timeout)")
-        }
-        try await Task.sleep(for: .milliseconds(100))
     }
 }

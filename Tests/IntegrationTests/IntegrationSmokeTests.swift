@@ -1,6 +1,0 @@
-import Testing
-@testable import ServiceRuntime
-
-@Test func moduleLinks() {
-    #expect(!ServiceRuntimeModule.name.isEmpty)
-}

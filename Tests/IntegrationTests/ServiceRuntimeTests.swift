@@ -1,0 +1,95 @@
+import Backoff
+import BLASKernel
+import Logging
+import Synchronization
+import Testing
+@testable import ServiceRuntime
+
+@Suite("Service runtime, plain values")
+struct ServiceRuntimeTests {
+    @Test func retryCeilingGrowsExponentiallyUpToTheCap() {
+        let policy = RetryPolicy(baseDelay: .milliseconds(100), maxDelay: .seconds(2))
+        #expect(policy.ceiling(forAttempt: 0) == .milliseconds(100))
+        #expect(policy.ceiling(forAttempt: 1) == .milliseconds(200))
+        #expect(policy.ceiling(forAttempt: 4) == .milliseconds(1600))
+        #expect(policy.ceiling(forAttempt: 5) == .seconds(2))
+        #expect(policy.ceiling(forAttempt: 500) == .seconds(2))
+    }
+
+    @Test func jitteredDelaysStayWithinTheCeilingAndSpread() {
+        let policy = RetryPolicy(baseDelay: .milliseconds(100), maxDelay: .seconds(10))
+        var generator = SystemRandomNumberGenerator()
+        let delays = (0..<200).map { _ in policy.delay(forAttempt: 3, using: &generator) }
+        #expect(delays.allSatisfy { $0 >= .zero && $0 <= .milliseconds(800) })
+        #expect(Set(delays).count > 100, "full jitter spreads retries")
+    }
+
+    @Test func withRetryRetriesUntilSuccessAndStopsAtTheLimit() async throws {
+        let logger = Logger(label: "test.retry")
+        let calls = Mutex(0)
+        let policy = RetryPolicy(baseDelay: .milliseconds(1), maxDelay: .milliseconds(2), maxAttempts: 5)
+        let value = try await withRetry("flaky", policy: policy, logger: logger) {
+            let n = calls.withLock { $0 += 1; return $0 }
+            if n < 3 { throw ConfigurationError("outage \(n)") }
+            return n
+        }
+        #expect(value == 3)
+
+        calls.withLock { $0 = 0 }
+        await #expect(throws: ConfigurationError.self) {
+            try await withRetry("down", policy: policy, logger: logger) { () async throws -> Int in
+                calls.withLock { $0 += 1 }
+                throw ConfigurationError("still down")
+            }
+        }
+        #expect(calls.withLock { $0 } == 5)
+
+        calls.withLock { $0 = 0 }
+        await #expect(throws: ConfigurationError.self) {
+            try await withRetry("fatal", policy: policy, logger: logger, isRetriable: { _ in false }) { () async throws -> Int in
+                calls.withLock { $0 += 1 }
+                throw ConfigurationError("bad password")
+            }
+        }
+        #expect(calls.withLock { $0 } == 1, "a non-retriable error is not retried")
+    }
+
+    @Test func runtimeOptionsPreferFlagsThenEnvironmentAndNameWhatIsWrong() throws {
+        let options = try RuntimeOptions.parse(["--database-url", "postgresql://flag@h/db"])
+        let resolved = try options.resolve(environment: [
+            "DATABASE_URL": "postgresql://env@h/db", "KAFKA_BOOTSTRAP_SERVERS": "k:9092", "SKINR1_LOG_FORMAT": "json",
+        ])
+        #expect(resolved.databaseURL == "postgresql://flag@h/db")
+        #expect(resolved.bootstrapServers == "k:9092")
+        #expect(resolved.logFormat == .json)
+
+        let badFormat = #expect(throws: ConfigurationError.self) {
+            try RuntimeOptions.parse([]).resolve(environment: ["SKINR1_LOG_FORMAT": "xml"])
+        }
+        #expect(badFormat?.description.contains("SKINR1_LOG_FORMAT") == true)
+        let badHeartbeat = #expect(throws: ConfigurationError.self) {
+            try RuntimeOptions.parse([]).resolve(environment: ["SKINR1_HEARTBEAT_SECONDS": "-1"])
+        }
+        #expect(badHeartbeat?.description.contains("SKINR1_HEARTBEAT_SECONDS") == true)
+        let noDatabase = #expect(throws: ConfigurationError.self) {
+            try RuntimeOptions.parse([]).resolve(environment: [:]).requireDatabaseURL()
+        }
+        #expect(noDatabase?.description.contains("DATABASE_URL") == true)
+    }
+
+    @Test func kernelFollowsTheCPUFlags() {
+        let avx512 = BLASKernelSelection.cpuFlags(cpuinfo: "processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl\n")
+        #expect(BLASKernelSelection.kernel(forCPUFlags: avx512) == "SkylakeX")
+        #expect(BLASKernelSelection.kernel(forCPUFlags: avx512.union(["avx512_bf16"])) == "Cooperlake")
+        #expect(BLASKernelSelection.kernel(forCPUFlags: ["avx2", "fma"]) == "Haswell")
+        #expect(BLASKernelSelection.kernel(forCPUFlags: ["sse2"]) == nil)
+    }
+
+    @Test func countersAccumulate() {
+        let counters = ServiceCounters()
+        counters.add("messages")
+        counters.add("messages", 4)
+        counters.set("lag", 7)
+        #expect(counters.snapshot == ["messages": 5, "lag": 7])
+    }
+}
