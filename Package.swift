@@ -53,6 +53,10 @@ let package = Package(
                 resources: [.copy("data")]),
         // Synthetic corpus and dataset ingestion (images through libturbojpeg).
         .target(name: "DataSynth", dependencies: ["Domain", "CTurboJPEG"], path: "Shared/DataSynth"),
+        // Writes knowledge and data into the store: seeding, the synthetic corpus, dataset ingestion.
+        .target(name: "Catalogue", dependencies: [
+            "Domain", "Knowledge", "DataSynth", "Store", .product(name: "Logging", package: "swift-log"),
+        ], path: "Shared/Catalogue"),
         // What every process shares: configuration, logging, heartbeats, retry, shutdown.
         .target(name: "ServiceRuntime", dependencies: [
             "Messaging", "Store", "BLASKernel", "Backoff",
@@ -62,7 +66,7 @@ let package = Package(
         ], path: "Shared/ServiceRuntime"),
 
         .executableTarget(name: "skinr1", dependencies: [
-            "ServiceRuntime", "Messaging", "Store", "BLASKernel", "Domain", "Knowledge", "NeuralNet", "DataSynth",
+            "ServiceRuntime", "Messaging", "Store", "BLASKernel", "Domain", "Knowledge", "NeuralNet", "DataSynth", "Catalogue",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Services/skinr1"),
@@ -90,6 +94,7 @@ let package = Package(
         // What the test targets share: locating the built executables, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
+        .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka", "TestSupport"], path: "Tests/MessagingTests"),

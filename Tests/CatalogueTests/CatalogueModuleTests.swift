@@ -1,0 +1,6 @@
+import Testing
+@testable import Catalogue
+
+@Test func catalogueModuleLinks() {
+    #expect(CatalogueModule.name == "Catalogue")
+}
