@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], path: "Shared/NeuralNet"),
         // OPENBLAS_CORETYPE selection before the BLAS library loads.
         .target(name: "BLASKernel", dependencies: ["COpenBLAS"], path: "Shared/BLASKernel"),
+        // SHA-256 for content-addressed blobs and checksums (pure).
+        .target(name: "ContentHash", path: "Shared/ContentHash"),
         // Capped exponential backoff with jitter, shared by the bus, the store and the services.
         .target(name: "Backoff", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -46,13 +48,13 @@ let package = Package(
         ], path: "Shared/Messaging"),
         // PostgreSQL store over libpq, migrations, private clusters.
         .target(name: "Store", dependencies: [
-            "CLibPQ", "Backoff", .product(name: "Logging", package: "swift-log"),
+            "CLibPQ", "Backoff", "ContentHash", .product(name: "Logging", package: "swift-log"),
         ], path: "Shared/Store"),
         // Knowledge data files (taxonomy, DDx graph, rules, label maps) and their loader.
         .target(name: "Knowledge", dependencies: ["Domain"], path: "Shared/Knowledge",
                 resources: [.copy("data")]),
         // Synthetic corpus and dataset ingestion (images through libturbojpeg).
-        .target(name: "DataSynth", dependencies: ["Domain", "CTurboJPEG"], path: "Shared/DataSynth"),
+        .target(name: "DataSynth", dependencies: ["Domain", "ContentHash", "CTurboJPEG"], path: "Shared/DataSynth"),
         // Writes knowledge and data into the store: seeding, the synthetic corpus, dataset ingestion.
         .target(name: "Catalogue", dependencies: [
             "Domain", "Knowledge", "DataSynth", "Store", .product(name: "Logging", package: "swift-log"),
@@ -95,6 +97,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
+        .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka", "TestSupport"], path: "Tests/MessagingTests"),

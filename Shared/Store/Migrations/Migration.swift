@@ -1,3 +1,4 @@
+import ContentHash
 /// One versioned schema change, kept in the source so every binary carries its schema.
 ///
 /// Add a migration: create `MigrationNNNNWhat.swift` in this folder with a
@@ -17,7 +18,7 @@ public struct Migration: Sendable, Hashable {
     }
 
     /// SHA-256 of the SQL text, hex; recorded when applied and compared afterwards.
-    public var checksum: String { SHA256Digest.hex(of: Array(sql.utf8)) }
+    public var checksum: String { SHA256.hexDigest(Array(sql.utf8)) }
 }
 
 /// The registry of every migration, in version order.

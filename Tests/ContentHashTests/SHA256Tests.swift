@@ -1,5 +1,5 @@
 import Testing
-@testable import DataSynth
+import ContentHash
 
 @Suite struct SHA256Tests {
     // FIPS 180-2 appendix B test vectors.
