@@ -25,5 +25,6 @@ public struct Migration: Sendable, Hashable {
 public enum Migrations {
     public static let all: [Migration] = [
         migration0001,
+        migration0002,
     ]
 }
