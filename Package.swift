@@ -32,6 +32,8 @@ let package = Package(
 
         // Pure domain core: taxonomy, DDx graph, questions, trajectories, rewards. No I/O.
         .target(name: "Domain", path: "Shared/Domain"),
+        // GRPO objective, staleness bound and rollout admission (pure).
+        .target(name: "Training", path: "Shared/Training"),
         // The policy: transformer, tokenizer, LoRA, AdamW, safetensors, sampling.
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], path: "Shared/NeuralNet"),
         // OPENBLAS_CORETYPE selection before the BLAS library loads.
@@ -98,6 +100,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"], path: "Tests/TrainingTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka", "TestSupport"], path: "Tests/MessagingTests"),
