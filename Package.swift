@@ -61,6 +61,8 @@ let package = Package(
         .target(name: "Catalogue", dependencies: [
             "Domain", "Knowledge", "DataSynth", "Store", .product(name: "Logging", package: "swift-log"),
         ], path: "Shared/Catalogue"),
+        // The messages of the pipeline's topics.
+        .target(name: "Pipeline", dependencies: ["Domain", "Messaging"], path: "Shared/Pipeline"),
         // What every process shares: configuration, logging, heartbeats, retry, shutdown.
         .target(name: "ServiceRuntime", dependencies: [
             "Messaging", "Store", "BLASKernel", "Backoff",
@@ -100,6 +102,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Domain", "Messaging"], path: "Tests/PipelineTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], path: "Tests/TrainingTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
