@@ -26,5 +26,6 @@ public enum Migrations {
     public static let all: [Migration] = [
         migration0001,
         migration0002,
+        migration0003,
     ]
 }
