@@ -61,6 +61,8 @@ let package = Package(
         .target(name: "Catalogue", dependencies: [
             "Domain", "Knowledge", "DataSynth", "Store", .product(name: "Logging", package: "swift-log"),
         ], path: "Shared/Catalogue"),
+        // The policy at work in services: weights as blobs, images, prompt encoding, a model thread.
+        .target(name: "PolicyRuntime", dependencies: ["NeuralNet", "DataSynth", "Store"], path: "Shared/PolicyRuntime"),
         // The messages of the pipeline's topics.
         .target(name: "Pipeline", dependencies: ["Domain", "Messaging"], path: "Shared/Pipeline"),
         // What every process shares: configuration, logging, heartbeats, retry, shutdown.
