@@ -64,7 +64,14 @@ let package = Package(
         // The policy at work in services: weights as blobs, images, prompt encoding, a model thread.
         .target(name: "PolicyRuntime", dependencies: ["NeuralNet", "DataSynth", "Store"], path: "Shared/PolicyRuntime"),
         // The messages of the pipeline's topics.
-        .target(name: "Pipeline", dependencies: ["Domain", "Messaging"], path: "Shared/Pipeline"),
+        .target(name: "Pipeline", dependencies: ["Domain", "Messaging", "Store"], path: "Shared/Pipeline"),
+        // The work of each service (learner, rollout generation, scoring, evaluation, synthesis).
+        .target(name: "Workers", dependencies: [
+            "Domain", "Knowledge", "Training", "NeuralNet", "PolicyRuntime", "Pipeline", "Catalogue",
+            "Messaging", "Store", "ServiceRuntime", "DataSynth",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Shared/Workers"),
         // What every process shares: configuration, logging, heartbeats, retry, shutdown.
         .target(name: "ServiceRuntime", dependencies: [
             "Messaging", "Store", "BLASKernel", "Backoff",
@@ -75,27 +82,28 @@ let package = Package(
 
         .executableTarget(name: "skinr1", dependencies: [
             "ServiceRuntime", "Messaging", "Store", "BLASKernel", "Domain", "Knowledge", "NeuralNet", "DataSynth", "Catalogue",
+            "Pipeline", "Workers", "PolicyRuntime", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Services/skinr1"),
         .executableTarget(name: "trajectory-synthesizer", dependencies: [
-            "ServiceRuntime", "Domain",
+            "ServiceRuntime", "Domain", "Workers", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/trajectory-synthesizer"),
         .executableTarget(name: "rollout-generator", dependencies: [
-            "ServiceRuntime", "Domain", "NeuralNet",
+            "ServiceRuntime", "Domain", "NeuralNet", "Workers", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/rollout-generator"),
         .executableTarget(name: "reward-scorer", dependencies: [
-            "ServiceRuntime", "Domain",
+            "ServiceRuntime", "Domain", "Workers", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/reward-scorer"),
         .executableTarget(name: "learner", dependencies: [
-            "ServiceRuntime", "Domain", "NeuralNet",
+            "ServiceRuntime", "Domain", "NeuralNet", "Workers", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/learner"),
         .executableTarget(name: "evaluator", dependencies: [
-            "ServiceRuntime", "Domain", "NeuralNet",
+            "ServiceRuntime", "Domain", "NeuralNet", "Workers", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Services/evaluator"),
 
@@ -105,6 +113,7 @@ let package = Package(
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Domain", "Messaging"], path: "Tests/PipelineTests"),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "TestSupport", "Store", "Messaging", "Pipeline"], path: "Tests/WorkersTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], path: "Tests/TrainingTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),

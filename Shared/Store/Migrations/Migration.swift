@@ -27,5 +27,6 @@ public enum Migrations {
         migration0001,
         migration0002,
         migration0003,
+        migration0004,
     ]
 }

@@ -1,0 +1,120 @@
+import Foundation
+
+/// Which stages an experiment arm runs (METHOD.md 7: base, SFT only, RL without SFT, Skin-R1).
+public enum RunArm: String, Codable, Sendable, CaseIterable {
+    case skinR1 = "skin-r1"
+    case rlOnly = "rl-only"
+    case sftOnly = "sft-only"
+
+    public var runsSFT: Bool { self != .rlOnly }
+    public var runsRL: Bool { self != .sftOnly }
+}
+
+/// Every knob of one training run, stored in `runs.config` so that every service of the
+/// run reads the same values. Profiles give sizes that fit a budget on two cores.
+public struct RunConfig: Codable, Sendable, Equatable {
+    public var profile: String
+    public var arm: RunArm
+    public var seed: UInt64
+    /// Synthetic corpus scale: small, default or large.
+    public var dataScale: String
+
+    // The policy.
+    public var modelSize: String          // nano or micro
+    public var vocabSize: Int
+    /// Full-weight steps that make the base model (general visual description, no diagnosis).
+    public var pretrainSteps: Int
+    public var pretrainLearningRate: Double
+    public var loraRank: Int
+    public var loraAlpha: Double
+    public var loraDropout: Double
+    public var batchSize: Int
+
+    // SFT (METHOD.md 6.1).
+    public var sftEpochs: Int
+    public var sftLearningRate: Double
+
+    // GRPO (METHOD.md 6.2, 6.3).
+    public var rlSteps: Int
+    public var rlLearningRate: Double
+    public var groupsPerStep: Int
+    public var groupSize: Int
+    public var temperature: Double
+    public var maxNewTokens: Int
+    public var stalenessBound: Int
+    public var objective: String          // decoupled or behaviour
+    public var aggregation: String        // sequence-mean or token
+    public var clipEpsilon: Double
+    public var klBeta: Double
+    public var behaviourWeightCap: Double
+    public var skipZeroVariance: Bool
+    public var promptEpochs: Int
+
+    // Bookkeeping.
+    public var checkpointEvery: Int
+    /// Evaluate RL versions every N steps (plus the base, the SFT result and the last step).
+    public var evalEvery: Int
+    /// Items per evaluation suite and dataset (0: all).
+    public var evalItemsPerSuite: Int
+
+    public static let profiles = ["smoke", "quick", "paper"]
+
+    /// The settings of a named profile for an arm.
+    public static func profile(_ name: String, arm: RunArm, seed: UInt64 = 20251125) throws -> RunConfig {
+        var config = RunConfig(
+            profile: name, arm: arm, seed: seed, dataScale: "small",
+            modelSize: "micro", vocabSize: 512, pretrainSteps: 40, pretrainLearningRate: 3e-3,
+            loraRank: 8, loraAlpha: 16, loraDropout: 0.05, batchSize: 8,
+            sftEpochs: 1, sftLearningRate: 2e-3,
+            rlSteps: 4, rlLearningRate: 1e-3, groupsPerStep: 2, groupSize: 4, temperature: 1.0, maxNewTokens: 24,
+            stalenessBound: 1, objective: "decoupled", aggregation: "sequence-mean", clipEpsilon: 0.2, klBeta: 0.04,
+            behaviourWeightCap: 2.0, skipZeroVariance: false, promptEpochs: 1,
+            checkpointEvery: 2, evalEvery: 2, evalItemsPerSuite: 8)
+        switch name {
+        case "smoke":
+            break
+        case "quick":
+            config.dataScale = "default"
+            config.modelSize = "nano"
+            config.vocabSize = 1024
+            config.pretrainSteps = 300
+            config.pretrainLearningRate = 1e-3
+            config.batchSize = 16
+            config.sftEpochs = 4
+            config.sftLearningRate = 1e-3
+            config.rlSteps = 120
+            config.rlLearningRate = 3e-4
+            config.groupsPerStep = 4
+            config.maxNewTokens = 64
+            config.promptEpochs = 4
+            config.checkpointEvery = 20
+            config.evalEvery = 40
+            config.evalItemsPerSuite = 60
+        case "paper":
+            config.dataScale = "large"
+            config.modelSize = "nano"
+            config.vocabSize = 1024
+            config.pretrainSteps = 1500
+            config.pretrainLearningRate = 1e-3
+            config.batchSize = 16
+            config.sftEpochs = 4
+            config.sftLearningRate = 1e-3
+            config.rlSteps = 1500
+            config.rlLearningRate = 3e-4
+            config.groupsPerStep = 16
+            config.maxNewTokens = 96
+            config.promptEpochs = 8
+            config.checkpointEvery = 100
+            config.evalEvery = 500
+            config.evalItemsPerSuite = 0
+        default:
+            throw RunConfigError("unknown profile '\(name)': choose one of \(profiles.joined(separator: ", "))")
+        }
+        return config
+    }
+}
+
+public struct RunConfigError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import Workers
+
+@Test func workersModuleLinks() {
+    #expect(WorkersModule.name == "Workers")
+}
