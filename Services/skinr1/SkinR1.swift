@@ -22,6 +22,8 @@ struct SkinR1: AsyncParsableCommand {
             UpCommand.self,
             BenchCommand.self,
             RewardCommand.self,
+            SeedCommand.self,
+            DataCommand.self,
         ]
     )
 }
