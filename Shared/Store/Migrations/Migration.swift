@@ -28,5 +28,6 @@ public enum Migrations {
         migration0002,
         migration0003,
         migration0004,
+        migration0005,
     ]
 }
