@@ -5,19 +5,18 @@ import Store
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Service health and training progress from the store.")
+        commandName: "status", abstract: "One screen from the monitoring views: services, run progress, rewards, workers, staleness, dead letters.")
 
     @OptionGroup var database: DatabaseURLOptions
 
-    @Option(help: "Seconds since the last heartbeat after which a process counts as stale.")
-    var freshness: Double = 10
+    @Option(help: "The run to show (default: the newest).")
+    var run: String?
 
     func run() async throws {
         let logger = Logger(label: "skinr1.status")
         let client = PostgresClient(configuration: try database.configuration(), maxConnections: 1, logger: logger)
         do {
-            let rows = try await ServiceHealth.all(client, freshness: .milliseconds(Int64(freshness * 1000)))
-            print(ServiceHealth.table(rows))
+            Console.line(try await RunStatus.screen(runID: run, client))
             await client.close()
         } catch {
             await client.close()
