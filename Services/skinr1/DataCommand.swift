@@ -13,6 +13,7 @@ struct DataCommand: AsyncParsableCommand {
         commandName: "data", abstract: "Fill the data catalogue: synthetic corpus, dataset imports.",
         subcommands: [
             DataSynthCommand.self,
+            DataIngestCommand.self,
         ])
 }
 
