@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLASKernel
 import ServiceRuntime
+import Workers
 
 @main
 enum Entry {
@@ -21,9 +22,16 @@ struct RewardScorerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "reward-scorer", options: runtime) { context, _ in
-            context.logger.info("configured", metadata: ["settings": "\(settings)"])
-            try await ServiceLauncher.idleUntilShutdown(context)
+        try await ServiceLauncher.run(service: "reward-scorer", options: runtime) { context, client in
+            guard let runID = context.runtime.runID else {
+                throw ConfigurationError("no run: pass --run-id or set SKINR1_RUN_ID")
+            }
+            let scorer = ScoringWorker(
+                runID: runID, client: client, kafka: try PipelineServiceBus.configuration(for: context.runtime),
+                settings: ScoringWorkerSettings(scorerID: context.runtime.instanceID, rowBatch: settings.rowBatch,
+                                                flushInterval: .milliseconds(settings.flushMilliseconds)),
+                counters: context.counters, logger: context.logger)
+            try await scorer.run()
         }
     }
 }

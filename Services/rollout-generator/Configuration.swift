@@ -1,36 +1,25 @@
 import ArgumentParser
 import ServiceRuntime
 
-/// Settings of a rollout worker (METHOD.md 6.2 and 6.3).
+/// Process-local settings of a rollout worker. The training knobs (K, temperature, answer
+/// length, staleness bound, groups per step) are the run's `RunConfig`, shared by every
+/// service of the run, so they are not flags here.
 struct RolloutGeneratorConfiguration: ParsableArguments, Sendable {
-    @Option(help: "Answers sampled per prompt (K, the GRPO group size).")
-    var groupSize: Int = 4
-
-    @Option(help: "Sampling temperature.")
-    var temperature: Double = 1.0
-
-    @Option(help: "Longest answer in tokens.")
-    var maxNewTokens: Int = 96
-
-    @Option(help: "Prompts sampled together in one batch.")
+    @Option(help: "Prompts sampled together in one batch (K answers each).")
     var promptsPerBatch: Int = 4
 
-    @Option(help: "Staleness bound eta: versions a group may lag the learner.")
-    var stalenessBound: Int = 1
+    @Option(help: "How often, in milliseconds, the newest policy version is looked up.")
+    var versionPollMilliseconds: Int = 250
 
-    @Option(help: "Groups the learner consumes per step (sets the admission window).")
-    var groupsPerStep: Int = 4
+    @Option(help: "Prompts the consumer may hold ahead of sampling.")
+    var prefetch: Int = 16
 
     @Option(help: "BLAS threads of this worker.")
     var blasThreads: Int = 1
 
     func validate() throws {
-        guard groupSize >= 2 else { throw ValidationError("--group-size must be at least 2 (advantages need a group)") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be >= 0") }
-        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
-        guard stalenessBound >= 0 else { throw ValidationError("--staleness-bound must be >= 0") }
-        guard groupsPerStep >= 1, promptsPerBatch >= 1, blasThreads >= 1 else {
-            throw ValidationError("--groups-per-step, --prompts-per-batch and --blas-threads must be at least 1")
+        guard promptsPerBatch >= 1, versionPollMilliseconds >= 1, prefetch >= 1, blasThreads >= 1 else {
+            throw ValidationError("--prompts-per-batch, --version-poll-milliseconds, --prefetch and --blas-threads must be at least 1")
         }
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import BLASKernel
+import NeuralNet
+import Pipeline
 import ServiceRuntime
+import Workers
 
 @main
 enum Entry {
@@ -21,9 +24,20 @@ struct RolloutGeneratorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "rollout-generator", options: runtime) { context, _ in
-            context.logger.info("configured", metadata: ["settings": "\(settings)"])
-            try await ServiceLauncher.idleUntilShutdown(context)
+        try await ServiceLauncher.run(service: "rollout-generator", options: runtime) { context, client in
+            guard let runID = context.runtime.runID else {
+                throw ConfigurationError("no run: pass --run-id or set SKINR1_RUN_ID")
+            }
+            NeuralNetThreads.setBLASThreads(settings.blasThreads)
+            let record = try await RunRecord.load(id: runID, on: client)
+            let worker = RolloutWorker(
+                record: record, client: client, kafka: try PipelineServiceBus.configuration(for: context.runtime),
+                settings: RolloutWorkerSettings(workerID: context.runtime.instanceID,
+                                                promptsPerBatch: settings.promptsPerBatch,
+                                                versionPoll: .milliseconds(settings.versionPollMilliseconds),
+                                                prefetch: settings.prefetch),
+                counters: context.counters, logger: context.logger)
+            try await worker.run()
         }
     }
 }

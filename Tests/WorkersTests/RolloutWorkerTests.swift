@@ -1,0 +1,196 @@
+import Foundation
+import Messaging
+import NeuralNet
+import Pipeline
+import PolicyRuntime
+import ServiceRuntime
+import Store
+import Testing
+@testable import Workers
+
+/// Rollout workers against a real PostgreSQL and the embedded broker, with a micro policy
+/// whose base and adapters the test stores as the learner would.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct RolloutWorkerTests {
+    private func worker(_ bench: RolloutBench, id: String, promptsPerBatch: Int = 4,
+                        counters: ServiceCounters = ServiceCounters()) -> RolloutWorker {
+        RolloutWorker(record: bench.record, client: bench.client, kafka: bench.kafka,
+                      settings: RolloutWorkerSettings(workerID: id, promptsPerBatch: promptsPerBatch,
+                                                      versionPoll: .milliseconds(100), fetchWait: .milliseconds(100)),
+                      counters: counters, logger: RolloutBench.logger)
+    }
+
+    private func groups(in bench: RolloutBench) async throws -> Int {
+        try await bench.count("SELECT count(*)::bigint AS n FROM rollout_groups WHERE run_id = \(bench.record.id)")
+    }
+
+    @Test func promptsBecomeGroupsWithTheBehaviourLogProbsOfTheirVersion() async throws {
+        let config = try rolloutTestConfig(groupSize: 4, maxNewTokens: 8)
+        try await RolloutBench.with(config: config) { bench in
+            let policy = try await RolloutTestPolicy.make(on: bench.client)
+            let images = [try await bench.storeImage(shade: 30), try await bench.storeImage(shade: 200)]
+            let prompts = rolloutPrompts(6, run: bench.record, images: images)
+            try await bench.publish(prompts: prompts)
+            try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 18, on: bench.client)
+            try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
+
+            let counters = ServiceCounters()
+            let rollout = worker(bench, id: "w1", counters: counters)
+            let started = ContinuousClock.now
+            let running = Task { try await rollout.run() }
+            let done = try await bench.eventually { try await groups(in: bench) == prompts.count }
+            let wall = ContinuousClock.now - started
+            running.cancel()
+            try await running.value
+            #expect(done, "every prompt becomes a group")
+
+            let messages = try await bench.read(TopicName.rlRollouts, count: prompts.count)
+            let sampled = try messages.map { try PipelineTopics.rollouts.decode($0.value) }
+            #expect(sampled.count == prompts.count)
+            #expect(Set(sampled.map(\.prompt.promptID)) == Set(prompts.map(\.promptID)))
+            #expect(Set(sampled.map(\.ticket)) == Set(1...prompts.count), "one ticket per group")
+
+            // Recompute every behaviour log-prob with the same weights (base + adapter 0).
+            let model = policy.base
+            try model.attach(policy.adapters[0])
+            let cache = ImageCache(blobs: BlobStore(client: bench.client), side: model.config.imageSize)
+            var worst: Float = 0
+            var tokens = 0
+            for group in sampled {
+                #expect(group.answers.count == config.groupSize)
+                #expect(group.policyVersion == 0)
+                #expect(group.adapterSHA == policy.adapterSHAs[0])
+                #expect(group.groupID == RolloutWorker.groupID(promptID: group.prompt.promptID, ticket: group.ticket))
+                let image = try await cache.tensor(group.prompt.item.imageSHA)
+                let sequences = group.answers.map { group.promptTokens + $0.tokens }
+                let images = sequences.flatMap { _ in image }
+                let recomputed = try model.sequenceLogProbs(images: images, sequences: sequences)
+                for (answer, lp) in zip(group.answers, recomputed) {
+                    #expect(!answer.tokens.isEmpty)
+                    #expect(answer.behaviourLogProbs.count == answer.tokens.count)
+                    let tail = lp[group.promptTokens.count...]
+                    for (a, b) in zip(answer.behaviourLogProbs, tail) { worst = max(worst, abs(a - b)) }
+                    tokens += answer.tokens.count
+                }
+            }
+            #expect(worst <= 1e-4, "behaviour log-probs match the recomputation (worst \(worst))")
+
+            let rows = try await bench.client.query("""
+                SELECT count(*)::bigint AS n, sum(tokens)::bigint AS tokens, count(DISTINCT prompt_id)::bigint AS prompts
+                FROM rollout_groups WHERE run_id = \(bench.record.id) AND adapter_sha256 = \(policy.adapterSHAs[0])
+                  AND worker_id = 'w1' AND answers = \(config.groupSize)
+                """)
+            #expect(try rows[0].decode("n", as: Int.self) == prompts.count)
+            #expect(try rows[0].decode("prompts", as: Int.self) == prompts.count)
+            #expect(try rows[0].decode("tokens", as: Int.self) == tokens)
+            #expect(counters.snapshot["groups"] == Int64(prompts.count))
+            #expect(counters.snapshot["tokens"] == Int64(tokens))
+
+            // Sampling throughput: the model time of each batch, counted once.
+            var batches: [String: Double] = [:]
+            for group in sampled { batches["\(group.sampledAt.timeIntervalSince1970)"] = group.sampleMilliseconds }
+            let sampleSeconds = batches.values.reduce(0, +) / 1000
+            print("rollout sampling: \(prompts.count) groups x \(config.groupSize) answers, \(tokens) tokens in "
+                  + "\(batches.count) batches; model time \(String(format: "%.3f", sampleSeconds)) s -> "
+                  + "\(String(format: "%.1f", Double(prompts.count) / sampleSeconds)) groups/s, "
+                  + "\(String(format: "%.0f", Double(tokens) / sampleSeconds)) tokens/s; end to end \(wall); "
+                  + "worst log-prob difference \(worst)")
+        }
+    }
+
+    @Test func admissionStopsAtCapacityAndResumesWithANewVersion() async throws {
+        // eta 0, 2 groups per step: 2 tickets at step 0, 4 at step 1, 6 at step 2.
+        let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6, eta: 0, groupsPerStep: 2)
+        try await RolloutBench.with(config: config) { bench in
+            let policy = try await RolloutTestPolicy.make(on: bench.client)
+            let images = [try await bench.storeImage(shade: 60)]
+            let prompts = rolloutPrompts(5, run: bench.record, images: images)
+            try await bench.publish(prompts: prompts)
+            try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 2, on: bench.client)
+            try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
+
+            let counters = ServiceCounters()
+            let rollout = worker(bench, id: "w1", promptsPerBatch: 3, counters: counters)
+            let running = Task { try await rollout.run() }
+            #expect(try await bench.eventually { try await groups(in: bench) == 2 })
+            // The window is full: nothing more is sampled while the learner stays at step 0.
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(try await groups(in: bench) == 2)
+            #expect((counters.snapshot["admission_waits"] ?? 0) >= 1)
+            let tickets = AdmissionTickets(runID: bench.record.id, window: .init(bound: .init(eta: 0), groupsPerStep: 2),
+                                           client: bench.client)
+            #expect(try await tickets.issued() == 2)
+
+            // The learner steps: a new version with another adapter widens the window to 4.
+            try await policy.publishVersion(1, step: 1, adapter: 1, run: bench.record, capacity: 4, on: bench.client)
+            #expect(try await bench.eventually { try await groups(in: bench) == 4 })
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await groups(in: bench) == 4)
+            try await policy.publishVersion(2, step: 2, adapter: 0, run: bench.record, capacity: 6, on: bench.client)
+            #expect(try await bench.eventually { try await groups(in: bench) == 5 })
+            running.cancel()
+            try await running.value
+
+            let rows = try await bench.client.query("""
+                SELECT policy_version, adapter_sha256, ticket FROM rollout_groups WHERE run_id = \(bench.record.id) ORDER BY ticket
+                """)
+            let versions = try rows.map { try $0.decode("policy_version", as: Int.self) }
+            let adapters = try rows.map { try $0.decode("adapter_sha256", as: String.self) }
+            #expect(versions == [0, 0, 1, 1, 2], "each group is sampled by the version current when it was admitted")
+            #expect(adapters == [0, 0, 1, 1, 0].map { policy.adapterSHAs[$0] })
+            #expect(try rows.map { try $0.decode("ticket", as: Int.self) } == [1, 2, 3, 4, 5])
+            #expect(try await tickets.issued() == 5)
+            #expect((counters.snapshot["adapter_swaps"] ?? 0) == 3)
+        }
+    }
+
+    @Test func twoWorkersOfOneGroupShareThePromptsWithoutDuplicates() async throws {
+        let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6)
+        try await RolloutBench.with(config: config) { bench in
+            let policy = try await RolloutTestPolicy.make(on: bench.client)
+            let images = [try await bench.storeImage(shade: 10), try await bench.storeImage(shade: 120)]
+            try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 18, on: bench.client)
+            try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
+
+            let countersA = ServiceCounters(), countersB = ServiceCounters()
+            let a = worker(bench, id: "wa", promptsPerBatch: 2, counters: countersA)
+            let b = worker(bench, id: "wb", promptsPerBatch: 2, counters: countersB)
+            let runningA = Task { try await a.run() }
+            let runningB = Task { try await b.run() }
+            // Both members hold partitions before the prompts arrive.
+            let joined = try await bench.eventually(timeout: .seconds(90)) {
+                let pa = countersA.snapshot["partitions"] ?? 0, pb = countersB.snapshot["partitions"] ?? 0
+                return pa > 0 && pb > 0 && pa + pb == 4
+            }
+            #expect(joined, "both workers own partitions of the prompt topic")
+
+            let prompts = rolloutPrompts(12, run: bench.record, images: images)
+            try await bench.publish(prompts: prompts)
+            #expect(try await bench.eventually { try await groups(in: bench) == prompts.count })
+            try await Task.sleep(for: .seconds(1))
+            runningA.cancel()
+            runningB.cancel()
+            try await runningA.value
+            try await runningB.value
+
+            let distinct = try await bench.count("""
+                SELECT count(DISTINCT prompt_id)::bigint AS n FROM rollout_groups WHERE run_id = \(bench.record.id)
+                """)
+            #expect(distinct == prompts.count)
+            #expect(try await groups(in: bench) == prompts.count, "each prompt exactly one group")
+            let published = try await bench.read(TopicName.rlRollouts, count: prompts.count + 1, timeout: .seconds(5))
+            #expect(published.count == prompts.count, "each prompt published once")
+            let byA = countersA.snapshot["groups"] ?? 0, byB = countersB.snapshot["groups"] ?? 0
+            #expect(byA + byB == Int64(prompts.count))
+            #expect(byA > 0 && byB > 0, "both workers sampled (a: \(byA), b: \(byB))")
+        }
+    }
+
+    @Test func groupIDsAndSeedsAreDeterministic() {
+        #expect(RolloutWorker.groupID(promptID: "run-p1", ticket: 7) == "run-p1/t7")
+        let one = RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"])
+        #expect(one == RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"]))
+        #expect(one != RolloutWorker.samplingSeed(runSeed: 2, groupIDs: ["a/t1", "b/t2"]))
+        #expect(one != RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1b/t2"]))
+    }
+}
