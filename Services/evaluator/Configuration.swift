@@ -1,23 +1,22 @@
 import ArgumentParser
 import ServiceRuntime
 
-/// Settings of an evaluator (METHOD.md 7).
+/// Process-local settings of an evaluator (METHOD.md 7). Which versions to evaluate, the
+/// answer length and the suite sizes come from the run's configuration in the store.
 struct EvaluatorConfiguration: ParsableArguments, Sendable {
-    @Option(help: "Evaluate RL checkpoints every N learner steps (the base and the SFT result always).")
-    var every: Int = 50
-
-    @Option(help: "Longest answer in tokens (greedy decoding).")
-    var maxNewTokens: Int = 96
-
     @Option(help: "Evaluation items decoded together.")
     var batch: Int = 32
 
     @Option(help: "BLAS threads of this evaluator.")
     var blasThreads: Int = 1
 
+    @Option(help: "Seconds between looks at the run's policy versions.")
+    var pollSeconds: Double = 1
+
     func validate() throws {
-        guard every >= 1, maxNewTokens >= 1, batch >= 1, blasThreads >= 1 else {
-            throw ValidationError("--every, --max-new-tokens, --batch and --blas-threads must be at least 1")
+        guard batch >= 1, blasThreads >= 1 else {
+            throw ValidationError("--batch and --blas-threads must be at least 1")
         }
+        guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLASKernel
 import ServiceRuntime
+import Workers
 
 @main
 enum Entry {
@@ -21,9 +22,10 @@ struct EvaluatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "evaluator", options: runtime) { context, _ in
-            context.logger.info("configured", metadata: ["settings": "\(settings)"])
-            try await ServiceLauncher.idleUntilShutdown(context)
+        try await ServiceLauncher.run(service: "evaluator", options: runtime) { context, client in
+            try await EvaluationService.run(context, client: client, batchSize: settings.batch,
+                                            blasThreads: settings.blasThreads,
+                                            poll: .milliseconds(Int64(settings.pollSeconds * 1000)))
         }
     }
 }

@@ -24,6 +24,7 @@ struct SkinR1: AsyncParsableCommand {
             RewardCommand.self,
             SeedCommand.self,
             DataCommand.self,
+            EvalCommand.self,
         ]
     )
 }

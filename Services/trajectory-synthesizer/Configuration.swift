@@ -1,30 +1,38 @@
 import ArgumentParser
+import Domain
+import Foundation
 import ServiceRuntime
+import Workers
 
-/// Settings of the trajectory synthesizer (METHOD.md 3 and 4).
+/// Process-local settings of the trajectory synthesizer (METHOD.md 3 and 4). The seed, the
+/// prompt epochs and the suite sizes come from the run's configuration in the store.
 struct TrajectorySynthesizerConfiguration: ParsableArguments, Sendable {
-    @Option(help: "Seed of every shuffle and sample, so a corpus is reproducible.")
-    var seed: UInt64 = 20251125
-
     @Option(help: "Comparator that writes the DDx comparison text: template or endpoint.")
     var comparator: String = "template"
 
-    @Option(help: "OpenAI-compatible chat-completions URL for --comparator endpoint.")
+    @Option(help: "OpenAI-compatible base URL (…/v1) for --comparator endpoint.")
     var comparatorURL: String?
 
     @Option(help: "Model name sent to the comparator endpoint.")
     var comparatorModel: String = "default"
 
-    @Option(help: "Passes over the sparse training splits when publishing RL prompts.")
-    var epochs: Int = 1
-
     func validate() throws {
         guard ["template", "endpoint"].contains(comparator) else {
             throw ValidationError("--comparator must be template or endpoint, not '\(comparator)'")
         }
-        if comparator == "endpoint" && comparatorURL == nil {
-            throw ValidationError("--comparator endpoint needs --comparator-url")
+        if comparator == "endpoint" {
+            guard let comparatorURL, URL(string: comparatorURL)?.scheme != nil else {
+                throw ValidationError("--comparator endpoint needs --comparator-url with an http(s) URL")
+            }
         }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+    }
+
+    /// The comparator these settings name; an endpoint's API key comes from $SKINR1_COMPARATOR_API_KEY.
+    func makeComparator() -> any Domain.Comparator {
+        guard comparator == "endpoint", let text = comparatorURL, let url = URL(string: text) else {
+            return TemplateComparator()
+        }
+        return TrajectorySynthesisService.endpointComparator(
+            baseURL: url, model: comparatorModel, apiKey: ProcessInfo.processInfo.environment["SKINR1_COMPARATOR_API_KEY"])
     }
 }

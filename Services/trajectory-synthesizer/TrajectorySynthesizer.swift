@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLASKernel
 import ServiceRuntime
+import Workers
 
 @main
 enum Entry {
@@ -20,10 +21,9 @@ struct TrajectorySynthesizerCommand: AsyncParsableCommand {
     @OptionGroup var settings: TrajectorySynthesizerConfiguration
 
     func run() async throws {
-        let settings = self.settings
-        try await ServiceLauncher.run(service: "trajectory-synthesizer", options: runtime) { context, _ in
-            context.logger.info("configured", metadata: ["settings": "\(settings)"])
-            try await ServiceLauncher.idleUntilShutdown(context)
+        let comparator = settings.makeComparator()
+        try await ServiceLauncher.run(service: "trajectory-synthesizer", options: runtime) { context, client in
+            try await TrajectorySynthesisService.run(context, client: client, comparator: comparator)
         }
     }
 }

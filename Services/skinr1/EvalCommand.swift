@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NeuralNet
+import Pipeline
+import ServiceRuntime
+import Store
+import Workers
+
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate one policy version of a run on every evaluation suite (greedy decoding) and print its metrics.")
+
+    @OptionGroup var database: DatabaseURLOptions
+
+    @Option(help: "The run whose version to evaluate.")
+    var run: String
+
+    @Option(help: "The policy version (0 is the base).")
+    var version: Int
+
+    @Option(help: "Evaluation items decoded together.")
+    var batch: Int = 32
+
+    @Option(help: "BLAS threads.")
+    var blasThreads: Int = 2
+
+    func validate() throws {
+        guard version >= 0 else { throw ValidationError("--version must be 0 or more") }
+        guard batch >= 1, blasThreads >= 1 else { throw ValidationError("--batch and --blas-threads must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "skinr1.eval")
+        let client = PostgresClient(configuration: try database.configuration(), maxConnections: 2, logger: logger)
+        do {
+            try await evaluate(client, logger: logger)
+            await client.close()
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    private func evaluate(_ client: PostgresClient, logger: Logger) async throws {
+        NeuralNetThreads.setBLASThreads(blasThreads)
+        let record = try await RunRecord.load(id: run, on: client)
+        let store = EvaluationStore(client: client)
+        let policy = try await store.version(version, runID: run)
+        let items = try await store.items(for: record.config)
+        guard !items.isEmpty else {
+            throw EvaluationError("run \(run) has no evaluation items yet (the trajectory synthesizer builds them)")
+        }
+        Console.line("evaluating run \(run) version \(policy.version) (\(policy.stage), step \(policy.step)) on \(items.count) items")
+        let result = try await PolicyEvaluator(client: client, logger: logger)
+            .evaluate(policy, items: items, maxNewTokens: record.config.maxNewTokens, batchSize: batch)
+        try await store.write(runID: run, policy: policy, values: result.values)
+        Console.line(EvaluationTable.versionSummary(result.values))
+        Console.line(String(format: "load %.2f s, decode %.2f s (%d items, %.1f items/s, %d tokens)",
+                            result.loadSeconds, result.decodeSeconds, result.outcomes.count,
+                            Double(result.outcomes.count) / max(result.decodeSeconds, 1e-9), result.generatedTokens))
+    }
+}

@@ -1,0 +1,87 @@
+import Catalogue
+import Domain
+
+/// One RL prompt of a run: a question for one training case in one epoch.
+public struct RunPrompt: Sendable, Equatable {
+    /// Unique across runs: run, epoch and the builder's item id.
+    public var promptID: String
+    public var epoch: Int
+    public var datasetID: String
+    public var item: QuestionItem
+}
+
+/// One SFT trajectory of a run.
+public struct RunTrajectory: Sendable, Equatable {
+    /// Unique across runs: the run id before the synthesizer's id (which depends only on
+    /// the case, the type and the seed, so two runs with one seed would collide).
+    public var trajectoryID: String
+    public var trajectory: Trajectory
+}
+
+/// Builds a run's SFT trajectories (METHOD.md 3.3) and RL prompts (METHOD.md 4).
+public struct TrainingCorpusBuilder: Sendable {
+    public let questions: QuestionBuilder
+    public let synthesizer: TrajectorySynthesizer
+    /// Types made from every textbook exemplar: all three, so the mix is 1:1:1 up to the
+    /// exemplars for which a differential case cannot be found.
+    public let types: [TrajectoryType]
+
+    public init(questions: QuestionBuilder, synthesizer: TrajectorySynthesizer,
+                types: [TrajectoryType] = TrajectoryType.allCases) {
+        self.questions = questions
+        self.synthesizer = synthesizer
+        self.types = types
+    }
+
+    /// Every type of trajectory from every textbook exemplar with a diagnosis node, in
+    /// exemplar order. Exemplars a type cannot be made for are tallied and passed over.
+    public func trajectories(runID: String, textbook: [StoredCase], seed: UInt64,
+                             skipped: inout SkipTally) async throws -> [RunTrajectory] {
+        let exemplars = textbook.compactMap(\.textbookCase).sorted { $0.caseID < $1.caseID }
+        var out: [RunTrajectory] = []
+        var seen = Set<String>()
+        for exemplar in exemplars {
+            for type in types {
+                do {
+                    let trajectory = try await synthesizer.synthesize(type, primary: exemplar, cases: exemplars, seed: seed)
+                    let id = "\(runID):\(trajectory.id)"
+                    guard seen.insert(id).inserted else { continue }
+                    out.append(RunTrajectory(trajectoryID: id, trajectory: trajectory))
+                } catch let error as TrajectoryError {
+                    skipped.add("trajectory type \(type.rawValue): \(error.message)")
+                }
+            }
+        }
+        return out
+    }
+
+    /// RL prompts from the training split of every training dataset, `epochs` passes, each
+    /// pass with its own option draw and its own seeded order. Cases without a diagnosis
+    /// node cannot carry a disease question and are tallied.
+    public func prompts(runID: String, training: [StoredCase], epochs: Int, seed: UInt64,
+                        skipped: inout SkipTally) -> [RunPrompt] {
+        let trainSplit = training.filter { $0.split == .train }.sorted { $0.id < $1.id }
+        let cases = trainSplit.compactMap(EvaluationSuiteBuilder.questionCase)
+        for _ in 0..<(trainSplit.count - cases.count) { skipped.add("rl prompt: case has no diagnosis node") }
+        let pathTerms = DatasetPathTerms(cases: cases, taxonomy: questions.taxonomy)
+        var out: [RunPrompt] = []
+        for epoch in 0..<max(0, epochs) {
+            let epochSeed = Self.epochSeed(seed, epoch: epoch)
+            var rng = SplitMix64(seed: seed, stream: "rl-prompt-order|\(epoch)")
+            for question in rng.shuffled(cases) {
+                do {
+                    let item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed)
+                    out.append(RunPrompt(promptID: "\(runID):e\(epoch):\(item.id)", epoch: epoch,
+                                         datasetID: question.dataset, item: item))
+                } catch {
+                    skipped.add("rl prompt: \(error.code.rawValue)")
+                }
+            }
+        }
+        return out
+    }
+
+    static func epochSeed(_ seed: UInt64, epoch: Int) -> UInt64 {
+        StableHash.fnv1a64("rl-prompt-epoch|\(seed)|\(epoch)")
+    }
+}

@@ -1,0 +1,190 @@
+import Domain
+import Foundation
+import Knowledge
+import NeuralNet
+import Pipeline
+import PolicyRuntime
+import Store
+import Synchronization
+import Testing
+@testable import Workers
+
+@Suite("Evaluation metrics, plan and tables, pure")
+struct EvaluationMetricTests {
+    static let letters: [LesionCondition: String] = [.benign: "A", .malignant: "B", .precancerousInSitu: "C"]
+
+    func conditionOutcome(_ truth: LesionCondition, _ predicted: LesionCondition?, dataset: String = "d1") -> EvaluationOutcome {
+        EvaluationOutcome(suite: .lesionCondition, datasetID: dataset, correctLetter: Self.letters[truth]!,
+                          chosenLetter: predicted.map { Self.letters[$0]! }, trueCondition: truth, predictedCondition: predicted)
+    }
+
+    @Test func accuracyMacroF1AndFormatFailuresByHand() {
+        // truth  b b m m   p
+        // answer b m m (none) b
+        let outcomes = [conditionOutcome(.benign, .benign), conditionOutcome(.benign, .malignant),
+                        conditionOutcome(.malignant, .malignant), conditionOutcome(.malignant, nil),
+                        conditionOutcome(.precancerousInSitu, .benign)]
+        #expect(EvaluationMetrics.accuracy(outcomes) == 0.4)
+        #expect(EvaluationMetrics.formatFailureRate(outcomes) == 0.2)
+        // benign: TP 1, FP 1, FN 1 -> 0.5; malignant: TP 1, FP 1, FN 1 -> 0.5; precancerous: TP 0 -> 0.
+        let f1 = EvaluationMetrics.macroF1(truth: outcomes.map { $0.trueCondition! }, predicted: outcomes.map(\.predictedCondition))
+        #expect(abs(f1 - 1.0 / 3.0) < 1e-12)
+        // A class absent from truth and predictions does not enter the mean.
+        #expect(EvaluationMetrics.macroF1(truth: [.benign, .malignant], predicted: [.benign, .malignant]) == 1)
+
+        let values = EvaluationMetrics.summarize(outcomes + [
+            EvaluationOutcome(suite: .disease, datasetID: "d1", correctLetter: "C", chosenLetter: "C"),
+            EvaluationOutcome(suite: .disease, datasetID: "d2", correctLetter: "C", chosenLetter: "D"),
+        ])
+        func value(_ suite: String, _ dataset: String, _ metric: EvaluationMetric) -> Double? {
+            values.first { $0.suite == suite && $0.datasetID == dataset && $0.metric == metric }?.value
+        }
+        #expect(value("disease", "d1", .accuracy) == 1)
+        #expect(value("disease", "d2", .accuracy) == 0)
+        #expect(value("disease", "all", .accuracy) == 0.5)
+        #expect(value("disease", "all", .macroF1) == nil)
+        #expect(value("lesion_condition", "d1", .macroF1).map { abs($0 - 1.0 / 3.0) < 1e-12 } == true)
+        #expect(value("all", "all", .formatFailureRate).map { abs($0 - 1.0 / 7.0) < 1e-12 } == true)
+        #expect(value("all", "all", .accuracy).map { abs($0 - 3.0 / 7.0) < 1e-12 } == true)
+    }
+
+    @Test func gradingUsesTheStrictParser() throws {
+        let knowledge = try KnowledgeBase.load()
+        let builder = QuestionBuilder(taxonomy: knowledge.taxonomy, graph: knowledge.graph)
+        let item = builder.conditionItem(caseID: "c1", dataset: "d1", imageSHA: "sha", condition: .malignant, seed: 1)
+        let entry = EvaluationSuiteItem(suite: .lesionCondition, datasetID: "d1", item: item)
+        let right = EvaluationOutcome.grade(entry, answer: "<thinking> dark, irregular </thinking> <final diagnosis> B </final diagnosis>")
+        #expect(right.isCorrect && right.predictedCondition == .malignant)
+        let wrong = EvaluationOutcome.grade(entry, answer: "<thinking> x </thinking> <final diagnosis> A </final diagnosis>")
+        #expect(!wrong.isCorrect && !wrong.isFormatFailure && wrong.predictedCondition == .benign)
+        let untagged = EvaluationOutcome.grade(entry, answer: "The answer is B")
+        #expect(untagged.isFormatFailure && !untagged.isCorrect)
+    }
+
+    @Test func planTakesBaseSFTEveryNthStepAndFinal() {
+        func v(_ version: Int, _ stage: String, _ step: Int) -> PublishedPolicy {
+            PublishedPolicy(version: version, step: step, stage: stage, baseSHA: "b", adapterSHA: nil,
+                            learnerIncarnation: "i", admissionCapacity: 0)
+        }
+        let versions = [v(0, "base", 0), v(1, "sft", 0), v(2, "rl", 0), v(3, "rl", 1), v(4, "rl", 2), v(5, "rl", 3)]
+        #expect(EvaluationWorker.plan(versions, evalEvery: 2, finalVersion: nil).map(\.version) == [0, 1, 4])
+        #expect(EvaluationWorker.plan(versions, evalEvery: 2, finalVersion: 5).map(\.version) == [0, 1, 4, 5])
+        #expect(EvaluationWorker.plan(Array(versions.prefix(2)), evalEvery: 2, finalVersion: 1).map(\.version) == [0, 1])
+    }
+
+    @Test func tablesHaveThePaperShape() {
+        func rows(run: String, arm: RunArm, version: Int, stage: String, step: Int, d1: Double, d2: Double,
+                  ood: Double) -> [EvaluationResultRow] {
+            [
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "disease",
+                                    datasetID: "d1", metric: "accuracy", value: d1, items: 10),
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "disease",
+                                    datasetID: "d2", metric: "accuracy", value: d2, items: 10),
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "ood",
+                                    datasetID: "all", metric: "accuracy", value: ood, items: 10),
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "lesion_condition",
+                                    datasetID: "all", metric: "macro_f1", value: 0.25, items: 10),
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "all",
+                                    datasetID: "all", metric: "format_failure_rate", value: 0.1, items: 40),
+            ]
+        }
+        let all = rows(run: "s", arm: .skinR1, version: 0, stage: "base", step: 0, d1: 0.5, d2: 0.7, ood: 0.4)
+            + rows(run: "s", arm: .skinR1, version: 1, stage: "sft", step: 0, d1: 0.6, d2: 0.6, ood: 0.45)
+            + rows(run: "s", arm: .skinR1, version: 6, stage: "rl", step: 4, d1: 0.9, d2: 0.7, ood: 0.6)
+            + rows(run: "r", arm: .rlOnly, version: 0, stage: "base", step: 0, d1: 0.1, d2: 0.1, ood: 0.1)
+            + rows(run: "r", arm: .rlOnly, version: 5, stage: "rl", step: 4, d1: 0.7, d2: 0.7, ood: 0.5)
+        let lines = EvaluationTable.lines(all)
+        #expect(lines.map(\.label) == ["Base", "SFT", "RL-only step 4", "Skin-R1 step 4"])
+        #expect(lines[0].runID == "s", "the shared base line comes from the first run")
+        let text = EvaluationTable.render(all)
+        let baseLine = text.split(separator: "\n").first { $0.hasPrefix("Base") }
+        #expect(baseLine?.contains("0.6000") == true, "average of 0.5 and 0.7")
+        #expect(text.contains("Skin-R1 step 4"))
+        #expect(text.contains("0.8000"), "Skin-R1 average of 0.9 and 0.7")
+        #expect(text.contains("Format failures") && text.contains("0.1000") && text.contains("0.2500"))
+        #expect(EvaluationTable.render([]) == "no evaluation results yet")
+    }
+}
+
+@Suite("Evaluator end to end with the micro policy", .timeLimit(.minutes(6)))
+struct EvaluationWorkerTests {
+    @Test func evaluatesBaseAndFinalWritesResultsAndMarksDone() async throws {
+        try await CatalogueBench.with { bench in
+            var config = try RunConfig.profile("smoke", arm: .rlOnly)
+            config.evalItemsPerSuite = 2
+            config.maxNewTokens = 6
+            config.evalEvery = 2
+            config.promptEpochs = 1
+            let run = try await bench.createRun(config)
+            let producer = try bench.producer()
+            _ = try await TrajectorySynthesisWorker(run: run, client: bench.client, producer: producer,
+                                                    knowledge: CatalogueBench.knowledge, logger: CatalogueBench.logger).prepare()
+            try await producer.shutdown()
+
+            // A micro policy: base (version 0), RL step 0 and step 1 (not evaluated), step 2
+            // (evaluated: 2 % evalEvery == 0) and step 3, the final version.
+            let corpus = try await bench.client.query("SELECT item->>'prompt' AS p FROM eval_items LIMIT 20")
+                .map { try $0.decode("p", as: String.self) }
+                + ["<thinking> dark </thinking> <final diagnosis> B, malignant </final diagnosis>"]
+            let tokenizer = try BPETokenizer.train(corpus: corpus, vocabSize: 300)
+            let base = try PolicyModel(config: .micro(vocabSize: tokenizer.vocabSize), seed: 3)
+            let artifacts = PolicyArtifacts(blobs: BlobStore(client: bench.client))
+            let baseSHA = try await artifacts.storeBase(base, tokenizer: tokenizer)
+            let adapter = try LoRAAdapter(modelConfig: base.config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 4)
+            for i in 0..<adapter.parameterCount { adapter.params[i] += Float((i * 7919) % 13) / 26 - 0.25 }
+            let adapterSHA = try await artifacts.storeAdapter(adapter)
+            for (version, stage, step) in [(0, "base", 0), (1, "rl", 0), (2, "rl", 1), (3, "rl", 2), (4, "rl", 3)] {
+                try await bench.client.execute("""
+                    INSERT INTO policy_versions (run_id, version, step, stage, base_sha256, adapter_sha256,
+                                                 learner_incarnation, admission_capacity)
+                    VALUES (\(run.id), \(version), \(step), \(stage), \(baseSHA), \(version == 0 ? nil : adapterSHA), 'inc', 4)
+                    """)
+            }
+            try await run.mark(.trainingDone, detail: ["version": 4], on: bench.client)
+
+            let evaluated = Mutex<[Int]>([])
+            let worker = EvaluationWorker(run: run, client: bench.client,
+                                          evaluator: PolicyEvaluator(client: bench.client, logger: CatalogueBench.logger),
+                                          batchSize: 16, poll: .milliseconds(100), logger: CatalogueBench.logger,
+                                          onEvaluated: { result in evaluated.withLock { $0.append(result.policy.version) } })
+            try await worker.run()
+            #expect(evaluated.withLock { $0 } == [0, 3, 4])
+            #expect(try await run.milestone(.evaluationDone, on: bench.client)?["version"] == 4)
+
+            let items = try await EvaluationStore(client: bench.client).items(for: config)
+            let versions = try await bench.client.query("SELECT DISTINCT version FROM eval_results WHERE run_id = \(run.id) ORDER BY version")
+                .map { try $0.decode("version", as: Int.self) }
+            #expect(versions == [0, 3, 4])
+            let pooled = try #require(try await bench.client.query("""
+                SELECT value, items FROM eval_results WHERE run_id = \(run.id) AND version = 4 AND suite = 'all'
+                  AND dataset_id = 'all' AND metric = 'format_failure_rate'
+                """).first)
+            #expect(try pooled.decode("items", as: Int.self) == items.count)
+            let rate: Double = try pooled.decode("value")
+            #expect(rate >= 0 && rate <= 1)
+            for suite in EvaluationSuite.allCases {
+                #expect(try await bench.count("""
+                    SELECT count(*) AS n FROM eval_results WHERE run_id = \(run.id) AND version = 0 AND suite = \(suite.rawValue)
+                      AND metric = 'accuracy'
+                    """) > 1, "suite \(suite.rawValue) has per-dataset and pooled accuracy")
+            }
+            #expect(try await bench.count("""
+                SELECT count(*) AS n FROM eval_results WHERE run_id = \(run.id) AND metric = 'macro_f1' AND suite = 'lesion_condition'
+                  AND dataset_id = 'all'
+                """) == 3)
+
+            // A restarted evaluator finds the work done and evaluates nothing again.
+            let before: String = try await bench.client.query(
+                "SELECT max(created_at)::text AS t FROM eval_results WHERE run_id = \(run.id)").first!.decode("t")
+            try await EvaluationWorker(run: run, client: bench.client,
+                                       evaluator: PolicyEvaluator(client: bench.client, logger: CatalogueBench.logger),
+                                       batchSize: 16, poll: .milliseconds(100), logger: CatalogueBench.logger).run()
+            let after: String = try await bench.client.query(
+                "SELECT max(created_at)::text AS t FROM eval_results WHERE run_id = \(run.id)").first!.decode("t")
+            #expect(before == after)
+
+            let table = try await EvaluationTable.render(runIDs: [run.id], on: bench.client)
+            #expect(table.contains("Base") && table.contains("RL-only step 2") && table.contains("RL-only step 3"))
+        }
+    }
+}

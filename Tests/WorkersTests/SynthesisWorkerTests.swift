@@ -1,0 +1,119 @@
+import Domain
+import Foundation
+import Messaging
+import Pipeline
+import Store
+import Testing
+@testable import Workers
+
+@Suite("Trajectory synthesizer on a small catalogue", .timeLimit(.minutes(6)))
+struct SynthesisWorkerTests {
+    @Test func buildsSuitesTrajectoriesAndPromptsOnceAndPublishesThem() async throws {
+        try await CatalogueBench.with { bench in
+            var config = try RunConfig.profile("smoke", arm: .skinR1)
+            config.promptEpochs = 2
+            config.evalItemsPerSuite = 3
+            let run = try await bench.createRun(config)
+            let producer = try bench.producer()
+            let worker = TrajectorySynthesisWorker(run: run, client: bench.client, producer: producer,
+                                                   knowledge: CatalogueBench.knowledge, logger: CatalogueBench.logger)
+            let report = try await worker.prepare()
+
+            // Every suite, at most 3 items per suite and dataset; six training datasets for the
+            // in-distribution suites.
+            for suite in EvaluationSuite.allCases {
+                #expect((report.evalItemsBySuite[suite.rawValue] ?? 0) > 0, "suite \(suite.rawValue) is empty")
+                let perDataset = try await bench.client.query("""
+                    SELECT dataset_id, count(*) AS n FROM eval_items WHERE suite = \(suite.rawValue) GROUP BY dataset_id
+                    """)
+                #expect(try perDataset.allSatisfy { try $0.decode("n", as: Int.self) <= 3 })
+            }
+            #expect(try await bench.count("SELECT count(DISTINCT dataset_id) AS n FROM eval_items WHERE suite = 'disease'") == 6)
+            #expect(try await bench.count("SELECT count(*) AS n FROM eval_items") == report.evalItems)
+            let hierarchical = try await bench.client.query("SELECT item::text AS item FROM eval_items WHERE suite = 'hierarchical'")
+            for row in hierarchical {
+                let item = try JSONDecoder().decode(QuestionItem.self, from: Data(try row.decode("item", as: String.self).utf8))
+                let onPath = item.options.filter { $0.pathIndex != nil }.count
+                #expect(onPath >= 2, "a hierarchical item offers ancestors of its label")
+            }
+
+            // Trajectories of each type, stored and published.
+            for type in TrajectoryType.allCases {
+                #expect((report.trajectoriesByType[type.rawValue] ?? 0) > 0, "no trajectory of type \(type.rawValue)")
+            }
+            #expect(try await bench.count("SELECT count(*) AS n FROM trajectories WHERE run_id = \(run.id)") == report.trajectories)
+            #expect(report.trajectoriesPublished == report.trajectories)
+            let trajectoryMessages = try await bench.read(TopicName.sftTrajectories, atLeast: report.trajectories,
+                                                          timeout: .seconds(30))
+            #expect(trajectoryMessages.count == report.trajectories)
+            let first = try PipelineTopics.trajectories.decode(try #require(trajectoryMessages.first).value)
+            #expect(first.trajectoryID.hasPrefix(run.id + ":"))
+            #expect(first.target.contains(PromptText.diagnosisOpen))
+
+            // Prompts: two epochs of the training split, each in its own order.
+            let trainCases = try await bench.count("""
+                SELECT count(*) AS n FROM cases c JOIN datasets d ON d.id = c.dataset_id
+                WHERE d.role = 'train' AND c.split = 'train' AND c.node_id IS NOT NULL
+                """)
+            #expect(report.prompts == 2 * trainCases)
+            #expect(report.promptsPublished == report.prompts)
+            #expect(try await bench.count("SELECT count(*) AS n FROM rl_prompts WHERE run_id = \(run.id) AND published_at IS NOT NULL")
+                    == report.prompts)
+            let promptMessages = try await bench.read(TopicName.rlPrompts, atLeast: report.prompts, timeout: .seconds(30))
+            #expect(promptMessages.count == report.prompts)
+            let prompts = try promptMessages.map { try PipelineTopics.prompts.decode($0.value) }
+            let epoch0 = prompts.filter { $0.epoch == 0 }.map(\.item.caseID)
+            let epoch1 = prompts.filter { $0.epoch == 1 }.map(\.item.caseID)
+            #expect(epoch0.count == trainCases && epoch1.count == trainCases)
+            #expect(Set(epoch0) == Set(epoch1))
+            #expect(epoch0 != epoch1, "each epoch is shuffled with its own seed")
+            #expect(Set(prompts.map(\.promptID)).count == prompts.count)
+
+            // Milestones.
+            #expect(try await run.milestone(.evalSuitesBuilt, on: bench.client) != nil)
+            #expect(try await run.milestone(.trajectoriesPublished, on: bench.client)?["count"] == report.trajectories)
+            #expect(try await run.milestone(.promptsPublished, on: bench.client)?["count"] == report.prompts)
+
+            // A second pass does nothing.
+            let again = try await worker.prepare()
+            #expect(again.skippedStages == [.evalSuitesBuilt, .trajectoriesPublished, .promptsPublished])
+            #expect(again.evalItems == 0 && again.trajectoriesPublished == 0 && again.promptsPublished == 0)
+            let promptsAfter = try await bench.read(TopicName.rlPrompts, atLeast: report.prompts + 1, timeout: .seconds(12))
+            #expect(promptsAfter.count == report.prompts)
+            #expect(try await bench.count("SELECT count(*) AS n FROM eval_items") == report.evalItems)
+
+            // An RL-only run of the same seed stores trajectories but publishes none, and
+            // shares the evaluation items.
+            let rlOnly = try await bench.createRun(try RunConfig.profile("smoke", arm: .rlOnly))
+            let second = try await TrajectorySynthesisWorker(run: rlOnly, client: bench.client, producer: producer,
+                                                             knowledge: CatalogueBench.knowledge,
+                                                             logger: CatalogueBench.logger).prepare()
+            #expect(second.trajectories == report.trajectories)
+            #expect(second.trajectoriesPublished == 0)
+            #expect(try await rlOnly.milestone(.trajectoriesPublished, on: bench.client)?["count"] == 0)
+            #expect(try await bench.count("SELECT count(*) AS n FROM trajectories WHERE run_id = \(rlOnly.id)") == second.trajectories)
+            #expect(second.promptsPublished == second.prompts && second.prompts == trainCases)
+            try await producer.shutdown()
+        }
+    }
+}
+
+@Suite("Evaluation suites and corpus, pure")
+struct SynthesisBuilderTests {
+    @Test func selectionIsNestedAcrossLimits() throws {
+        let items = (0..<20).map { i in
+            EvaluationSuiteItem(suite: .disease, datasetID: "d", item: placeholderItem(caseID: "case-\(i)"))
+        }
+        let three = EvaluationSelection.select(items, seed: 9, limit: 3).map(\.item.caseID)
+        let eight = EvaluationSelection.select(items, seed: 9, limit: 8).map(\.item.caseID)
+        #expect(three.count == 3 && eight.count == 8)
+        #expect(Array(eight.prefix(3)) == three)
+        #expect(EvaluationSelection.select(items, seed: 10, limit: 3).map(\.item.caseID) != three)
+    }
+
+    private func placeholderItem(caseID: String) -> QuestionItem {
+        QuestionItem(id: caseID, kind: .disease, purpose: .evaluation, caseID: caseID, dataset: "d", imageSHA: "x",
+                     question: "q", options: [], prompt: "p", correctLetter: "A", groundTruth: nil,
+                     groundTruthCondition: .benign, path: [], answerFormat: .letterOnly, normalisation: .finestOption, seed: 9)
+    }
+}
