@@ -153,12 +153,12 @@ struct RolloutTestPolicy: Sendable {
     let adapters: [LoRAAdapter]
     let adapterSHAs: [String]
 
-    static func make(on client: PostgresClient) async throws -> RolloutTestPolicy {
+    static func make(on client: PostgresClient, shape: (Int) -> ModelConfig = { .micro(vocabSize: $0) }) async throws -> RolloutTestPolicy {
         let corpus = [rolloutTestItem(id: "x", imageSHA: "").prompt,
                       "<thinking> asymmetric, several colours </thinking> <final diagnosis> A, malignant </final diagnosis>",
                       "<thinking> regular, one colour </thinking> <final diagnosis> C, benign </final diagnosis>"]
         let tokenizer = try BPETokenizer.train(corpus: corpus, vocabSize: 300)
-        let base = try PolicyModel(config: .micro(vocabSize: tokenizer.vocabSize), seed: 11)
+        let base = try PolicyModel(config: shape(tokenizer.vocabSize), seed: 11)
         let artifacts = PolicyArtifacts(blobs: BlobStore(client: client))
         let baseSHA = try await artifacts.storeBase(base, tokenizer: tokenizer)
         var adapters: [LoRAAdapter] = []

@@ -31,6 +31,11 @@ struct RolloutWorkerTests {
             let images = [try await bench.storeImage(shade: 30), try await bench.storeImage(shade: 200)]
             let prompts = rolloutPrompts(6, run: bench.record, images: images)
             try await bench.publish(prompts: prompts)
+            // Another run's prompt is passed over; an unreadable one goes to the dead-letter topic.
+            var foreign = rolloutPrompts(1, run: bench.record, images: images, tag: "foreign")[0]
+            foreign.runID = "another-run"
+            try await bench.publish(prompts: [foreign])
+            try await bench.publishRaw(topic: TopicName.rlPrompts, key: "poison", value: Array("not a prompt".utf8))
             try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 18, on: bench.client)
             try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
 
@@ -40,9 +45,16 @@ struct RolloutWorkerTests {
             let running = Task { try await rollout.run() }
             let done = try await bench.eventually { try await groups(in: bench) == prompts.count }
             let wall = ContinuousClock.now - started
+            #expect(done, "every prompt becomes a group")
+            // Prompts delivered again after their groups are recorded are committed, not sampled again.
+            try await bench.publish(prompts: Array(prompts.prefix(3)))
+            #expect(try await bench.eventually { counters.snapshot["prompts_already_sampled"] == 3 })
             running.cancel()
             try await running.value
-            #expect(done, "every prompt becomes a group")
+            #expect(try await groups(in: bench) == prompts.count)
+            #expect(counters.snapshot["dead_letters"] == 1)
+            let letters = try await bench.read(TopicName.deadLetter, count: 1)
+            #expect(try letters.map { try DeadLetter.topic.decode($0.value).key } == [Data("poison".utf8).base64EncodedString()])
 
             let messages = try await bench.read(TopicName.rlRollouts, count: prompts.count)
             let sampled = try messages.map { try PipelineTopics.rollouts.decode($0.value) }
@@ -184,6 +196,40 @@ struct RolloutWorkerTests {
             #expect(byA + byB == Int64(prompts.count))
             #expect(byA > 0 && byB > 0, "both workers sampled (a: \(byA), b: \(byB))")
         }
+    }
+
+    /// Sampling speed of the nano policy (the default shape), one prompt per batch against
+    /// four: the figures are printed; the test checks that every group arrives complete.
+    @Test func nanoPolicySamplingThroughput() async throws {
+        var figures: [String] = []
+        for perBatch in [1, 4] {
+            let config = try rolloutTestConfig(groupSize: 4, maxNewTokens: 32)
+            try await RolloutBench.with(config: config) { bench in
+                let policy = try await RolloutTestPolicy.make(on: bench.client, shape: { .nano(vocabSize: $0) })
+                let images = [try await bench.storeImage(shade: 40), try await bench.storeImage(shade: 220)]
+                let prompts = rolloutPrompts(8, run: bench.record, images: images)
+                try await bench.publish(prompts: prompts)
+                try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 18, on: bench.client)
+                try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
+                let running = Task { try await worker(bench, id: "nano", promptsPerBatch: perBatch).run() }
+                #expect(try await bench.eventually(timeout: .seconds(120)) { try await groups(in: bench) == prompts.count })
+                running.cancel()
+                try await running.value
+                let sampled = try await bench.read(TopicName.rlRollouts, count: prompts.count)
+                    .map { try PipelineTopics.rollouts.decode($0.value) }
+                #expect(sampled.count == prompts.count)
+                #expect(sampled.allSatisfy { $0.answers.count == 4 && $0.answers.allSatisfy { $0.tokens.count == $0.behaviourLogProbs.count } })
+                var batches: [String: Double] = [:]
+                for group in sampled { batches["\(group.sampledAt.timeIntervalSince1970)"] = group.sampleMilliseconds }
+                let seconds = batches.values.reduce(0, +) / 1000
+                let tokens = sampled.reduce(0) { $0 + $1.answers.reduce(0) { $0 + $1.tokens.count } }
+                figures.append("\(perBatch) prompt(s)/batch: \(String(format: "%.1f", Double(prompts.count) / seconds)) groups/s, "
+                               + "\(String(format: "%.0f", Double(tokens) / seconds)) tokens/s (\(tokens) tokens, model time "
+                               + "\(String(format: "%.2f", seconds)) s)")
+            }
+        }
+        print("nano policy sampling, K = 4, 32 new tokens: " + figures.joined(separator: "; "))
+        #expect(figures.count == 2)
     }
 
     @Test func groupIDsAndSeedsAreDeterministic() {

@@ -124,8 +124,12 @@ public final class RolloutWorker: Sendable {
         let config = record.config
         let consumer = try KafkaConsumer(
             configuration: kafka,
+            // A worker refused admission stops reading, and its poll thread stops polling once
+            // the small prefetch buffer is full; the long poll interval keeps it in the group
+            // through such waits (the learner's steps end them), while the session timeout
+            // still notices a dead process.
             consumer: KafkaConsumerConfiguration(groupID: Self.consumerGroup(runID: record.id),
-                                                 bufferCapacity: settings.prefetch),
+                                                 maxPollInterval: .seconds(1800), bufferCapacity: settings.prefetch),
             topics: [PipelineTopics.prompts.name], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)
