@@ -24,9 +24,11 @@ final class RolloutBench: Sendable {
     let broker: EmbeddedBroker
     let kafka: KafkaConfiguration
     let record: RunRecord
+    let databaseURL: String
 
     private init(directory: URL, cluster: PrivatePostgres, client: PostgresClient, broker: EmbeddedBroker,
-                 record: RunRecord) {
+                 record: RunRecord, databaseURL: String) {
+        self.databaseURL = databaseURL
         self.directory = directory
         self.cluster = cluster
         self.client = client
@@ -44,7 +46,8 @@ final class RolloutBench: Sendable {
         let broker = try EmbeddedBroker(brokers: 1, defaultPartitions: partitions, logger: logger)
         try broker.createTopics(TopicName.all.map { TopicSpec(name: $0, partitions: partitions) })
         let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config, on: client)
-        return RolloutBench(directory: directory, cluster: cluster, client: client, broker: broker, record: record)
+        return RolloutBench(directory: directory, cluster: cluster, client: client, broker: broker, record: record,
+                            databaseURL: url)
     }
 
     func stop() async {

@@ -38,7 +38,7 @@ public struct AdmissionTickets: Sendable {
             """)
         guard let row = rows.first else {
             if try await issued() == nil {
-                throw AdmissionError("run '\(runID)' has no admission ticket counter (admission_tickets row missing)")
+                throw RolloutWorkerError("run '\(runID)' has no admission ticket counter (admission_tickets row missing)")
             }
             return nil
         }
@@ -62,7 +62,8 @@ public struct AdmissionTickets: Sendable {
     }
 }
 
-public struct AdmissionError: Error, CustomStringConvertible, Sendable {
+/// A rollout worker cannot go on: the run or its policy is not in the state it needs.
+public struct RolloutWorkerError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -236,7 +236,7 @@ public final class RolloutWorker: Sendable {
             tokenizer = old.tokenizer
             images = old.images
         } else {
-            throw AdmissionError("version \(next.published.version) came without a base and no base is loaded")
+            throw RolloutWorkerError("version \(next.published.version) came without a base and no base is loaded")
         }
         let adapter = next.adapter
         try await executor.run {
