@@ -1,6 +1,7 @@
 import ArgumentParser
 import BLASKernel
 import ServiceRuntime
+import Workers
 
 @main
 enum Entry {
@@ -14,16 +15,18 @@ enum Entry {
 struct LearnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "learner",
-        abstract: "Trains the policy: SFT on trajectories, then GRPO on scored groups; publishes policy versions.")
+        abstract: "Trains the policy: tokenizer and base, SFT on trajectories, then GRPO on scored groups; publishes policy versions.")
 
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var settings: LearnerConfiguration
 
     func run() async throws {
         let settings = self.settings
-        try await ServiceLauncher.run(service: "learner", options: runtime) { context, _ in
-            context.logger.info("configured", metadata: ["settings": "\(settings)"])
-            try await ServiceLauncher.idleUntilShutdown(context)
+        let options = LearnerOptions(pollWait: .milliseconds(settings.pollWaitMs),
+                                     maxTokenizerTexts: settings.tokenizerTexts, maxVisualCases: settings.visualCases)
+        try await ServiceLauncher.run(service: "learner", options: runtime) { context, client in
+            try await LearnerService.run(context: context, client: client, options: options,
+                                         blasThreads: settings.blasThreads)
         }
     }
 }

@@ -1,0 +1,172 @@
+import ContentHash
+import Domain
+import Foundation
+import Knowledge
+import Logging
+import NeuralNet
+import Pipeline
+import PolicyRuntime
+import Store
+
+/// The model shape a run asks for, sized to the tokenizer's vocabulary.
+enum LearnerModelShape {
+    static func config(for run: RunConfig, vocabSize: Int) throws -> ModelConfig {
+        switch run.modelSize {
+        case "nano": return .nano(vocabSize: vocabSize)
+        case "micro": return .micro(vocabSize: vocabSize)
+        default: throw LearnerError("run config modelSize '\(run.modelSize)' is not a model size (nano or micro)")
+        }
+    }
+
+    /// Answer positions kept free after a prompt: the run's answer length, leaving the prompt
+    /// at least a few tokens on small models.
+    static func reserve(_ run: RunConfig, _ model: ModelConfig) -> Int {
+        max(1, min(run.maxNewTokens, model.textCapacity - 4))
+    }
+
+    static func lora(_ run: RunConfig) -> LoRAConfig {
+        LoRAConfig(rank: run.loraRank, alpha: Float(run.loraAlpha), dropout: Float(run.loraDropout))
+    }
+}
+
+/// What the base stage produced.
+struct BaseOutcome: Sendable {
+    var model: PolicyModel
+    var tokenizer: BPETokenizer
+    var sha: String
+    var key: String
+    var reused: Bool
+    var pretrainLosses: [Double]
+    var appearanceSource: AppearanceSource?
+}
+
+/// Builds the tokenizer and the BASE model (pipeline contract, learner step 2): a BPE
+/// tokenizer over an arm-independent text corpus, then full-weight pretraining on the
+/// general visual-language corpus (`VisualCorpus`). Cached in `base_models` under a key
+/// from the data, the seed, the model knobs, the vocabulary and the pretraining schedule,
+/// so that every arm of an experiment starts from the identical base.
+struct BaseModelBuilder: Sendable {
+    let run: RunRecord
+    let client: PostgresClient
+    let store: LearnerStore
+    let artifacts: PolicyArtifacts
+    let executor: ModelExecutor
+    let options: LearnerOptions
+    let logger: Logger
+
+    /// Texts the tokenizer learns from: SFT trajectory prompts and targets, RL prompt texts,
+    /// evaluation prompts, and the answer templates of the visual corpus. None of them
+    /// depends on the arm (the synthesizer always stores trajectories and prompts).
+    func tokenizerCorpus(visual: [VisualExample]) async throws -> [String] {
+        var texts: [String] = []
+        let trajectories = try await client.query("""
+            SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
+            """)
+        for row in trajectories { texts.append(try row.decode("prompt")); texts.append(try row.decode("target")) }
+        let prompts = try await client.query("""
+            SELECT item->>'prompt' AS prompt FROM rl_prompts WHERE run_id = \(run.id) AND epoch = 0 ORDER BY id
+            """)
+        for row in prompts { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
+        let evals = try await client.query("SELECT item->>'prompt' AS prompt FROM eval_items ORDER BY id")
+        for row in evals { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
+        for example in visual { texts.append(example.prompt); texts.append(example.answer) }
+        // Every answer format once, so its tags and letters are in the corpus even when little else is.
+        texts.append(PromptText.instructions(for: .letterAndCondition))
+        texts.append(PromptText.instructions(for: .letterOnly))
+        texts.append(PromptText.trajectoryInstruction)
+        return Self.sample(texts, limit: options.maxTokenizerTexts)
+    }
+
+    /// At most `limit` texts, evenly spread, in a stable order.
+    static func sample(_ texts: [String], limit: Int) -> [String] {
+        guard texts.count > limit, limit > 0 else { return texts }
+        let stride = Double(texts.count) / Double(limit)
+        return (0..<limit).map { texts[Int(Double($0) * stride)] }
+    }
+
+    static func cacheKey(run: RunConfig, corpusDigest: String) -> String {
+        let knobs = [
+            "scale=\(run.dataScale)", "seed=\(run.seed)", "model=\(run.modelSize)", "vocab=\(run.vocabSize)",
+            "pretrainSteps=\(run.pretrainSteps)", "pretrainLR=\(run.pretrainLearningRate)", "batch=\(run.batchSize)",
+            "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
+        ].joined(separator: "|")
+        return "base-v1-" + SHA256.hexDigest(Array(knobs.utf8))
+    }
+
+    func build() async throws -> BaseOutcome {
+        let config = run.config
+        let knowledge = try KnowledgeBase.load()
+        let (cases, source) = try await VisualCorpus.appearances(on: client, knowledge: knowledge, limit: options.maxVisualCases)
+        guard !cases.isEmpty else {
+            throw LearnerError("no textbook or training cases with known appearance in the catalogue: write the corpus first (skinr1 data synth)")
+        }
+        let visual = cases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
+        let texts = try await tokenizerCorpus(visual: visual)
+        var digestInput = texts.joined(separator: "\u{1}")
+        digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
+        let key = Self.cacheKey(run: config, corpusDigest: SHA256.hexDigest(Array(digestInput.utf8)))
+
+        if let sha = try await store.cachedBase(key: key) {
+            let loaded = try await artifacts.loadBase(sha)
+            logger.info("base model reused", metadata: ["base.key": "\(key.prefix(20))", "base.sha": "\(sha.prefix(12))"])
+            return BaseOutcome(model: loaded.model, tokenizer: loaded.tokenizer, sha: sha, key: key, reused: true,
+                               pretrainLosses: [], appearanceSource: nil)
+        }
+
+        let vocab = config.vocabSize
+        let tokenizer = try await executor.run { try BPETokenizer.train(corpus: texts, vocabSize: vocab) }
+        let modelConfig = try LearnerModelShape.config(for: config, vocabSize: tokenizer.vocabSize)
+        let model = try PolicyModel(config: modelConfig, seed: config.seed)
+        let codec = PromptCodec(tokenizer: tokenizer, config: modelConfig)
+        let images = ImageCache(blobs: BlobStore(client: client), side: modelConfig.imageSize)
+        let optimizer = AdamW(layout: model.layout)
+        let steps = config.pretrainSteps
+        let schedule = LearningRateSchedule(maxLR: Float(config.pretrainLearningRate), minLR: Float(config.pretrainLearningRate) * 0.1,
+                                            warmupSteps: max(1, steps / 10), totalSteps: steps)
+        let reserve = LearnerModelShape.reserve(config, modelConfig)
+        var rng = SplitMix64(seed: config.seed, stream: "pretrain")
+        var losses: [Double] = []
+        logger.info("pretraining the base", metadata: [
+            "base.cases": "\(cases.count)", "base.examples": "\(visual.count)", "base.appearance": "\(source.rawValue)",
+            "tokenizer.vocab": "\(tokenizer.vocabSize)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
+        ])
+        for step in 0..<steps {
+            let picks = (0..<config.batchSize).map { _ in visual[rng.nextInt(below: visual.count)] }
+            let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+            let pixels = try await images.batch(picks.map(\.imageSHA))
+            let lr = schedule.learningRate(at: step)
+            let loss = try await executor.run {
+                try Self.supervisedStep(model: model, optimizer: optimizer, images: pixels, encoded: encoded,
+                                        pad: tokenizer.pad, learningRate: lr, maxNorm: 1.0, dropoutSeed: nil).loss
+            }
+            losses.append(Double(loss))
+            if step % 20 == 0 || step == steps - 1 {
+                logger.debug("pretrain step", metadata: ["step": "\(step)", "loss": "\(loss)"])
+            }
+        }
+        let sha = try await artifacts.storeBase(model, tokenizer: tokenizer)
+        try await store.cacheBase(key: key, sha: sha, createdBy: run.id)
+        logger.info("base model trained", metadata: [
+            "base.sha": "\(sha.prefix(12))", "loss.first": "\(losses.first ?? 0)", "loss.last": "\(losses.last ?? 0)",
+        ])
+        return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
+                           pretrainLosses: losses, appearanceSource: source)
+    }
+
+    /// One supervised step with response-only loss (METHOD.md 6.1): zero, forward+backward,
+    /// clip, AdamW on whatever is trainable (the full weights, or the attached adapter).
+    static func supervisedStep(model: PolicyModel, optimizer: AdamW, images: [Float],
+                               encoded: [(tokens: [Int32], responseStart: Int)], pad: Int32,
+                               learningRate: Float, maxNorm: Float,
+                               dropoutSeed: UInt64?) throws -> (loss: Float, gradNorm: Float, tokens: Int) {
+        let batch = try PolicyBatch(images: images, sequences: encoded.map(\.tokens), pad: pad)
+        let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
+                                                responseStarts: encoded.map(\.responseStart), length: batch.length)
+        model.zeroGrad()
+        let loss = try model.sftForwardBackward(batch, responseMask: mask, dropoutSeed: dropoutSeed)
+        let trainable = model.trainable
+        let norm = clipGradientNorm(trainable.grads, maxNorm: maxNorm)
+        optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: learningRate)
+        return (loss, norm, encoded.reduce(0) { $0 + $1.tokens.count })
+    }
+}

@@ -1,0 +1,140 @@
+import Domain
+import Foundation
+import Messaging
+import NeuralNet
+import Pipeline
+import PolicyRuntime
+import Store
+
+/// SFT on the run's trajectories (METHOD.md 6.1): LoRA on the base with the response-only
+/// loss, then the adapter merged into the base. The merged model is the new base and the
+/// GRPO reference; it is published as version 1.
+struct SFTStage: Sendable {
+    let worker: LearnerWorker
+    let model: PolicyModel
+    let tokenizer: BPETokenizer
+    let baseSHA: String
+
+    struct Outcome: Sendable {
+        var losses: [Double]
+        var mergedSHA: String
+    }
+
+    /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
+    func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
+        let run = worker.run, logger = worker.logger
+        let consumer = try KafkaConsumer(
+            configuration: worker.kafka,
+            consumer: worker.consumerConfiguration(role: "learner-sft"),
+            topics: [TopicName.sftTrajectories], logger: logger)
+        do {
+            let outcome = try await train(consumer: consumer, expected: expected, publisher: publisher)
+            await consumer.close()
+            return outcome
+        } catch {
+            await consumer.close()
+            throw error
+        }
+    }
+
+    private func train(consumer: KafkaConsumer, expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
+        let run = worker.run, config = run.config, logger = worker.logger
+        // Trajectories of this run (the topic is shared by runs; messages carry no run id).
+        let own = Set(try await worker.client.query("SELECT id FROM trajectories WHERE run_id = \(run.id)")
+            .map { try $0.decode("id", as: String.self) })
+        var byID: [String: SFTTrajectoryMessage] = [:]
+        var offsets: [KafkaTopicPartition: Int64] = [:]
+        let waitStart = ContinuousClock.now
+        while byID.count < expected {
+            if LearnerWorker.stopping { return nil }
+            guard let batch = try await consumer.nextBatch(maxCount: 256, maxWait: worker.options.pollWait) else {
+                throw LearnerError("the trajectory consumer closed before \(expected) trajectories arrived (have \(byID.count))")
+            }
+            for message in batch {
+                offsets[message.topicPartition] = max(offsets[message.topicPartition] ?? 0, message.offset + 1)
+                guard let value = try? PipelineTopics.trajectories.decode(message.value) else {
+                    logger.warning("undecodable trajectory message skipped",
+                                   metadata: ["partition": "\(message.partition)", "offset": "\(message.offset)"])
+                    continue
+                }
+                guard own.isEmpty || own.contains(value.trajectoryID) else { continue }
+                byID[value.trajectoryID] = value
+            }
+        }
+        let waited = ContinuousClock.now - waitStart
+        logger.info("trajectories received", metadata: ["count": "\(byID.count)", "wait.s": "\(waited.seconds)"])
+
+        let modelConfig = model.config
+        let codec = PromptCodec(tokenizer: tokenizer, config: modelConfig)
+        let reserve = LearnerModelShape.reserve(config, modelConfig)
+        let images = ImageCache(blobs: BlobStore(client: worker.client), side: modelConfig.imageSize)
+        let adapter = try LoRAAdapter(modelConfig: modelConfig, config: LearnerModelShape.lora(config),
+                                      seed: config.seed ^ 0x5F7)
+        let model = self.model
+        try await worker.executor.run { try model.attach(adapter) }
+        let optimizer = AdamW(layout: adapter.layout)
+        let items = byID.keys.sorted().map { byID[$0]! }
+        let perEpoch = items.isEmpty ? 0 : (items.count + config.batchSize - 1) / config.batchSize
+        let total = perEpoch * config.sftEpochs
+        let schedule = LearningRateSchedule(maxLR: Float(config.sftLearningRate), minLR: Float(config.sftLearningRate) * 0.1,
+                                            warmupSteps: max(1, total / 10), totalSteps: max(1, total))
+        var rng = SplitMix64(seed: config.seed, stream: "sft")
+        var losses: [Double] = []
+        var step = 0
+        let maxNorm = worker.options.maxGradNorm
+        for _ in 0..<config.sftEpochs where !items.isEmpty {
+            let order = rng.shuffled(items)
+            for start in stride(from: 0, to: order.count, by: config.batchSize) {
+                if LearnerWorker.stopping {
+                    try? await worker.executor.run { model.detachAdapter() }
+                    return nil
+                }
+                let started = ContinuousClock.now
+                let batch = Array(order[start..<min(order.count, start + config.batchSize)])
+                let encoded = batch.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.target, reserve: reserve) }
+                let pixels = try await images.batch(batch.map(\.imageSHA))
+                let lr = schedule.learningRate(at: step)
+                let dropoutSeed = rng.next()
+                let pad = tokenizer.pad
+                let computeStart = ContinuousClock.now
+                let result = try await worker.executor.run {
+                    try BaseModelBuilder.supervisedStep(model: model, optimizer: optimizer, images: pixels, encoded: encoded,
+                                                        pad: pad, learningRate: lr, maxNorm: maxNorm, dropoutSeed: dropoutSeed)
+                }
+                let compute = (ContinuousClock.now - computeStart).seconds
+                step += 1
+                losses.append(Double(result.loss))
+                let wall = (ContinuousClock.now - started).seconds + (step == 1 ? waited.seconds : 0)
+                let metrics = LearnerStepMetrics(
+                    stage: "sft", step: step, version: 0, loss: Double(result.loss), gradNorm: Double(result.gradNorm),
+                    learningRate: Double(lr), tokensPerSecond: Double(result.tokens) / max(compute, 1e-9),
+                    waitFraction: step == 1 ? waited.seconds / max(wall, 1e-9) : 0)
+                try await worker.store.insertStep(metrics)
+                worker.counters?.add("sft.steps")
+            }
+        }
+        // Merge: the merged model is the new base and the GRPO reference.
+        try await worker.executor.run { model.mergeAdapter() }
+        let mergedSHA = try await worker.artifacts.storeBase(model, tokenizer: tokenizer)
+        try await publisher.publish(version: 1, step: step, stage: .sft, baseSHA: mergedSHA, adapterSHA: nil, rlStep: 0)
+        let positions = offsets.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
+        try await worker.store.writeCheckpoint(
+            step: step, stage: "sft", version: 1, baseSHA: mergedSHA, referenceSHA: mergedSHA, adapterBytes: nil,
+            optimizerBytes: nil, rngState: rng.state, offsets: positions, incarnation: worker.options.incarnation)
+        try await run.mark(.sftDone, detail: ["version": 1], on: worker.client)
+        // Offsets are committed only once everything they stand for is durable.
+        try await consumer.commit(offsets: positions)
+        logger.info("SFT done", metadata: [
+            "steps": "\(step)", "loss.first": "\(losses.first ?? 0)", "loss.last": "\(losses.last ?? 0)",
+            "base.sha": "\(mergedSHA.prefix(12))",
+        ])
+        return Outcome(losses: losses, mergedSHA: mergedSHA)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,164 @@
+import Catalogue
+import DataSynth
+import Domain
+import Foundation
+import Store
+
+/// One example of the base model's general visual-language corpus: an image, a prompt and
+/// the answer to imitate.
+public struct VisualExample: Sendable, Equatable {
+    public var imageSHA: String
+    public var prompt: String
+    public var answer: String
+}
+
+/// What one case image shows, and where that knowledge came from.
+public struct CaseAppearance: Sendable, Equatable {
+    public var caseID: String
+    public var imageSHA: String
+    public var appearance: LesionAppearance
+}
+
+/// How the appearances of the cases were obtained.
+public enum AppearanceSource: String, Sendable {
+    /// The synthetic corpus plan re-derived from the stored seed and scale (its fingerprint
+    /// matches the stored one): exactly what was drawn for each case.
+    case replannedCorpus = "replanned-corpus"
+    /// The hallmarks of the drawn diagnosis's rule (midpoints of their ranges): what the
+    /// rule prescribes, not the concrete draw.
+    case ruleHallmarks = "rule-hallmarks"
+    case mixed
+}
+
+/// The base model's pretraining corpus (pipeline contract, step 2): multiple-choice questions
+/// about what is VISIBLE in case images (dominant colour, pigment network, dots, vessels,
+/// scale, veil, surface, size), answered in the RL answer format, plus short feature
+/// descriptions. It teaches the answer format and visual grounding; no question or answer
+/// names a diagnosis, a family or a lesion condition.
+public enum VisualCorpus {
+    /// Appearances of the cases the base may look at: textbook exemplars and the train split
+    /// of the training datasets (never validation, test or OOD images), in id order.
+    public static func appearances(on client: PostgresClient, knowledge: KnowledgeBase,
+                                   limit: Int) async throws -> (cases: [CaseAppearance], source: AppearanceSource) {
+        let rows = try await client.query("""
+            SELECT c.id, c.image_sha256, c.node_id, c.metadata::text AS metadata,
+                   d.metadata->>'seed' AS seed, d.metadata->>'scale' AS scale, d.metadata->>'fingerprint' AS fingerprint
+            FROM cases c JOIN datasets d ON d.id = c.dataset_id
+            WHERE d.role = 'textbook' OR (d.role = 'train' AND c.split = 'train')
+            ORDER BY c.id
+            """)
+        let exact = try replanned(rows, knowledge: knowledge)
+        var cases: [CaseAppearance] = []
+        var usedExact = 0, usedRule = 0
+        // Spread the limit over the whole id range rather than taking the first datasets only.
+        let stride = max(1, rows.count / max(1, limit))
+        for (index, row) in rows.enumerated() where index % stride == 0 && cases.count < limit {
+            let id: String = try row.decode("id")
+            let sha: String = try row.decode("image_sha256")
+            if let appearance = exact[id] {
+                cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: appearance))
+                usedExact += 1
+                continue
+            }
+            let metadataText: String = try row.decode("metadata")
+            let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
+            let labelNode = try row.decode("node_id", as: String?.self)
+            let node = metadata["drawn_diagnosis"] ?? labelNode
+            guard let node, let rule = knowledge.rules[node] else { continue }
+            cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: midpoints(rule.hallmarks)))
+            usedRule += 1
+        }
+        let source: AppearanceSource = usedRule == 0 ? .replannedCorpus : (usedExact == 0 ? .ruleHallmarks : .mixed)
+        return (cases, source)
+    }
+
+    /// The concrete appearances of the synthetic cases, when the stored corpus is the plan of
+    /// its stored seed and scale (fingerprints agree); empty otherwise.
+    static func replanned(_ rows: [PostgresRow], knowledge: KnowledgeBase) throws -> [String: LesionAppearance] {
+        var keys = Set<String>()
+        var first: (seed: String, scale: String, fingerprint: String)?
+        for row in rows {
+            guard let seed = try row.decode("seed", as: String?.self),
+                  let scale = try row.decode("scale", as: String?.self),
+                  let fingerprint = try row.decode("fingerprint", as: String?.self) else { continue }
+            keys.insert("\(seed)|\(scale)|\(fingerprint)")
+            first = (seed, scale, fingerprint)
+        }
+        guard keys.count == 1, let first, let seed = UInt64(first.seed), let scale = CorpusScale(rawValue: first.scale),
+              let plan = try? CorpusPlanner.plan(knowledge: knowledge, seed: seed, scale: scale),
+              SyntheticCorpusWriter.fingerprint(of: plan) == first.fingerprint else { return [:] }
+        var map: [String: LesionAppearance] = [:]
+        for item in plan.allCases { map[item.id] = item.appearance }
+        return map
+    }
+
+    /// A rule's hallmarks with every range narrowed to its midpoint.
+    static func midpoints(_ hallmarks: LesionAppearance) -> LesionAppearance {
+        var a = hallmarks
+        func mid(_ r: ParameterRange) -> ParameterRange { ParameterRange(r.midpoint, r.midpoint) }
+        a.asymmetry = mid(a.asymmetry)
+        a.borderIrregularity = mid(a.borderIrregularity)
+        a.sizeMillimetres = mid(a.sizeMillimetres)
+        return a
+    }
+
+    static let letters = ["A", "B", "C", "D"]
+
+    /// Every question and the description the corpus asks about one case.
+    public static func examples(for item: CaseAppearance, seed: UInt64) -> [VisualExample] {
+        var rng = SplitMix64(seed: seed, stream: "visual:\(item.caseID)")
+        let a = item.appearance
+        let findings = AppearanceSampler.findings(a)
+        let thinking = "\(PromptText.thinkingOpen) The image shows \(join(findings)). \(PromptText.thinkingClose)"
+        var out: [VisualExample] = []
+
+        func ask(_ question: String, correct: String, others: [String]) {
+            let distractors = rng.shuffled(Array(Set(others).subtracting([correct])).sorted()).prefix(3)
+            guard !distractors.isEmpty else { return }
+            let options = rng.shuffled([correct] + distractors)
+            let letter = letters[options.firstIndex(of: correct)!]
+            let lines = zip(letters, options).map { "\($0): \($1)" }
+            let prompt = ([question] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
+            let answer = "\(thinking) \(PromptText.finalOpen) \(letter) \(PromptText.finalClose)"
+            out.append(VisualExample(imageSHA: item.imageSHA, prompt: prompt, answer: answer))
+        }
+
+        if let dominant = a.palette.first {
+            ask("Which colour dominates the skin lesion in this image?", correct: dominant.text,
+                others: PaletteColour.allCases.filter { !a.palette.contains($0) }.map(\.text))
+        }
+        ask("Which pigment network pattern does the lesion show?",
+            correct: VisualHallmark.pigmentNetwork(a.pigmentNetwork).phrase,
+            others: PigmentNetwork.allCases.map { VisualHallmark.pigmentNetwork($0).phrase })
+        ask("Which dots or globules are visible in the lesion?",
+            correct: VisualHallmark.dotsGlobules(a.dotsGlobules).phrase,
+            others: DotsGlobules.allCases.map { VisualHallmark.dotsGlobules($0).phrase })
+        ask("Which vessels are visible in the lesion?",
+            correct: VisualHallmark.vessels(a.vessels).phrase,
+            others: VesselType.allCases.map { VisualHallmark.vessels($0).phrase })
+        ask("What scale or crust covers the lesion?",
+            correct: VisualHallmark.scaleCrust(a.scaleCrust).phrase,
+            others: ScaleCrust.allCases.map { VisualHallmark.scaleCrust($0).phrase })
+        ask("Is a blue-white veil visible in the lesion?",
+            correct: VisualHallmark.blueWhiteVeil(a.blueWhiteVeil).phrase,
+            others: [true, false].map { VisualHallmark.blueWhiteVeil($0).phrase })
+        ask("What does the surface of the lesion look like?",
+            correct: VisualHallmark.surface(a.surface).phrase,
+            others: LesionSurface.allCases.map { VisualHallmark.surface($0).phrase })
+        let sizes = ["under 5 mm", "5 to 10 mm", "10 to 20 mm", "over 20 mm"]
+        let size = a.sizeMillimetres.midpoint
+        ask("About how large is the lesion?", correct: sizes[size < 5 ? 0 : size < 10 ? 1 : size < 20 ? 2 : 3], others: sizes)
+        out.append(VisualExample(imageSHA: item.imageSHA,
+                                 prompt: "Describe the visible features of the skin lesion in this image.",
+                                 answer: thinking))
+        return out
+    }
+
+    static func join(_ items: [String]) -> String {
+        switch items.count {
+        case 0: return "no distinctive features"
+        case 1: return items[0]
+        default: return items.dropLast().joined(separator: ", ") + " and " + items.last!
+        }
+    }
+}

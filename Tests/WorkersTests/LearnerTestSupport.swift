@@ -1,0 +1,230 @@
+import DataSynth
+import Domain
+import Foundation
+import Knowledge
+import Logging
+import Messaging
+import Pipeline
+import Store
+import Testing
+@testable import Workers
+
+/// What the learner tests stand on: a private PostgreSQL cluster (migrated), an embedded
+/// broker with the pipeline's topics (one partition each, so the order of groups is the
+/// order of publication), a tiny catalogue and a run.
+final class LearnerBench: Sendable {
+    static let logger: Logger = {
+        var logger = Logger(label: "skinr1.tests.learner")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    let directory: URL
+    let cluster: PrivatePostgres
+    let client: PostgresClient
+    let broker: EmbeddedBroker
+    let kafka: KafkaConfiguration
+    let record: RunRecord
+    let imageSHAs: [String]
+
+    private init(directory: URL, cluster: PrivatePostgres, client: PostgresClient, broker: EmbeddedBroker,
+                 record: RunRecord, imageSHAs: [String]) {
+        self.directory = directory
+        self.cluster = cluster
+        self.client = client
+        self.broker = broker
+        self.kafka = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        self.record = record
+        self.imageSHAs = imageSHAs
+    }
+
+    static func with<T>(config: RunConfig, _ body: (LearnerBench) async throws -> T) async throws -> T {
+        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-learner-tests-\(UUID().uuidString.prefix(8))")
+        let cluster = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
+        let broker: EmbeddedBroker
+        let client: PostgresClient
+        do {
+            let url = try await cluster.createDatabase(named: "learner")
+            client = try PostgresClient(url: url, maxConnections: 6, logger: logger)
+            try await client.withConnection { _ = try await Migrator(logger: logger).migrate(on: $0) }
+            broker = try EmbeddedBroker(brokers: 1, defaultPartitions: 1, logger: logger)
+            try broker.createTopics(TopicName.all.map { TopicSpec(name: $0, partitions: 1) })
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+        let bench: LearnerBench
+        do {
+            let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config, on: client)
+            let shas = try await writeCatalogue(on: client)
+            bench = LearnerBench(directory: directory, cluster: cluster, client: client, broker: broker, record: record,
+                                 imageSHAs: shas)
+        } catch {
+            await client.close()
+            broker.shutdown()
+            try? await cluster.stop()
+            throw error
+        }
+        do {
+            let value = try await body(bench)
+            await bench.stop()
+            return value
+        } catch {
+            await bench.stop()
+            throw error
+        }
+    }
+
+    func stop() async {
+        await client.close()
+        broker.shutdown()
+        try? await cluster.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// One training dataset with six cases, each drawn as one diagnosis of the shipped
+    /// rules (the case metadata names it, as the synthetic corpus writer does).
+    static func writeCatalogue(on client: PostgresClient) async throws -> [String] {
+        let knowledge = try KnowledgeBase.load()
+        let nodes = Array(knowledge.rules.keys.sorted().prefix(6))
+        try await client.execute("""
+            INSERT INTO datasets (id, name, role, source, image_style, label_granularity)
+            VALUES ('learner-test', 'Learner test', 'train', 'synthetic', 'dermoscopy', 'fine')
+            """)
+        var shas: [String] = []
+        for (i, node) in nodes.enumerated() {
+            let shade = UInt8(30 + 35 * i)
+            var image = RGBImage(width: 16, height: 16, fill: (shade, 90, 255 - shade))
+            for y in 4..<12 { for x in 4..<12 { image.pixels[(y * 16 + x) * 3 + 1] = 255 - shade } }
+            let sha = try await BlobStore(client: client).put(try JPEG.encode(image, quality: 90), mediaType: "image/jpeg")
+            shas.append(sha)
+            try await client.execute("""
+                INSERT INTO cases (id, dataset_id, image_sha256, label_code, condition, split, metadata)
+                VALUES (\("case-\(i)"), 'learner-test', \(sha), \(node), 'benign', 'train', \(json: ["drawn_diagnosis": node]))
+                """)
+        }
+        return shas
+    }
+
+    /// Stores and publishes `count` trajectories, and marks the synthesizer's milestones.
+    func writeTrajectories(_ count: Int, publish: Bool) async throws {
+        let producer = try KafkaProducer(configuration: kafka, logger: Self.logger)
+        for i in 0..<count {
+            let id = "\(record.id)-traj-\(i)"
+            let target = i % 2 == 0
+                ? "<thinking> dark colour </thinking> <diagnosis> melanoma, malignant </diagnosis>"
+                : "<thinking> pale colour </thinking> <diagnosis> nevus, benign </diagnosis>"
+            let prompt = "Diagnose."
+            let sha = imageSHAs[i % imageSHAs.count]
+            try await client.execute("""
+                INSERT INTO trajectories (id, run_id, type, case_id, image_sha256, prompt, target, final_node)
+                VALUES (\(id), \(record.id), 1, \("case-\(i % imageSHAs.count)"), \(sha), \(prompt), \(target), 'melanoma')
+                """)
+            if publish {
+                let message = SFTTrajectoryMessage(trajectoryID: id, corpus: "test", type: 1, imageSHA: sha, prompt: prompt,
+                                                   target: target, finalDiagnosis: "melanoma")
+                _ = try await producer.send(PipelineTopics.trajectories, key: id, value: message)
+            }
+        }
+        try await producer.shutdown()
+        try await record.mark(.evalSuitesBuilt, on: client)
+        try await record.mark(.trajectoriesPublished, detail: ["count": publish ? count : 0], on: client)
+        try await record.mark(.promptsPublished, detail: ["count": 0], on: client)
+    }
+
+    /// A scored group as the reward scorer publishes it (two answers with rewards 2 and 0
+    /// unless `zeroVariance`), plus the generator's `rollout_groups` row.
+    func scoredGroup(_ id: String, policyVersion: Int, runID: String? = nil, zeroVariance: Bool = false) async throws -> ScoredGroupMessage {
+        let run = runID ?? record.id
+        let item = learnerTestItem(id: "item-\(id)", imageSHA: imageSHAs[0])
+        // Byte tokens only, valid under any tokenizer of the project (specials, then bytes).
+        let prompt: [Int32] = [1] + Array("Diagnose it".utf8).map { Int32($0) + 10 }
+        let answers = (0..<2).map { j in
+            let tokens = Array("<A> \(j)".utf8).map { Int32($0) + 10 } + [2]
+            return RolloutAnswer(tokens: tokens, text: "A", behaviourLogProbs: tokens.map { _ in -5.5 }, finished: true)
+        }
+        let good = RewardBreakdown(format: 1, granularity: 0.75, malignancy: 0.25, chosenLetter: "A", statedCondition: .malignant, correct: true)
+        let bad = RewardBreakdown(format: 0, granularity: 0, malignancy: 0, chosenLetter: nil, statedCondition: nil, correct: false)
+        let rollout = RolloutGroupMessage(
+            groupID: id, prompt: RLPromptMessage(promptID: "p-\(id)", runID: run, epoch: 0, item: item), promptTokens: prompt,
+            answers: answers, policyVersion: policyVersion, learnerIncarnation: "test", adapterSHA: nil, workerID: "w-1",
+            ticket: 1, sampledAt: Date(), sampleMilliseconds: 1)
+        if run == record.id {
+            try await client.execute("""
+                INSERT INTO rollout_groups (group_id, run_id, prompt_id, policy_version, learner_incarnation, worker_id, ticket,
+                                            answers, tokens, sample_ms, sampled_at)
+                VALUES (\(id), \(run), \("p-\(id)"), \(policyVersion), 'test', 'w-1', 1, 2, 10, 1, now())
+                """)
+        }
+        return ScoredGroupMessage(rollout: rollout, rewards: zeroVariance ? [good, good] : [good, bad],
+                                  advantages: zeroVariance ? [0, 0] : [1, -1], scorerID: "s-1")
+    }
+
+    func publish(_ groups: [ScoredGroupMessage]) async throws {
+        let producer = try KafkaProducer(configuration: kafka, logger: Self.logger)
+        for group in groups {
+            _ = try await producer.send(PipelineTopics.scored, key: group.rollout.groupID, value: group)
+        }
+        try await producer.shutdown()
+    }
+
+    /// Reads `topic` from the start in a fresh group until `count` messages arrived (or the timeout).
+    func read(_ topic: String, count: Int, timeout: Duration = .seconds(20)) async throws -> [KafkaConsumerMessage] {
+        let consumer = try KafkaConsumer(
+            configuration: kafka,
+            consumer: KafkaConsumerConfiguration(groupID: "test.reader.\(UUID().uuidString.prefix(8))",
+                                                 sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(500)),
+            topics: [topic], logger: Self.logger)
+        var received: [KafkaConsumerMessage] = []
+        let deadline = ContinuousClock.now + timeout
+        while received.count < count, ContinuousClock.now < deadline {
+            guard let batch = try await consumer.nextBatch(maxCount: 500, maxWait: .milliseconds(200)) else { break }
+            received += batch
+        }
+        await consumer.close()
+        return received
+    }
+
+    func learner(_ options: LearnerOptions = LearnerOptions(pollWait: .milliseconds(100))) -> LearnerWorker {
+        LearnerWorker(run: record, client: client, kafka: kafka, options: options, logger: Self.logger)
+    }
+}
+
+/// The smoke profile shrunk to seconds in a debug build: micro model, a few pretraining steps.
+func learnerTestConfig(arm: RunArm) throws -> RunConfig {
+    var config = try RunConfig.profile("smoke", arm: arm)
+    config.modelSize = "micro"
+    config.vocabSize = 300
+    config.pretrainSteps = 40
+    config.pretrainLearningRate = 1e-2
+    config.batchSize = 4
+    config.sftEpochs = 8
+    config.sftLearningRate = 1e-2
+    config.rlSteps = 1
+    config.rlLearningRate = 5e-3
+    config.groupsPerStep = 2
+    config.groupSize = 2
+    config.maxNewTokens = 12
+    config.loraDropout = 0
+    config.checkpointEvery = 2
+    return config
+}
+
+/// A four-option disease item (A the finest option on the path).
+func learnerTestItem(id: String, imageSHA: String) -> QuestionItem {
+    let options = [
+        QuestionOption(letter: "A", text: "superficial spreading melanoma", node: "ssm", condition: .malignant,
+                       pathIndex: 2, granularityReward: 0.75),
+        QuestionOption(letter: "B", text: "melanoma", node: "melanoma", condition: .malignant,
+                       pathIndex: 1, granularityReward: 0.375),
+        QuestionOption(letter: "C", text: "seborrhoeic keratosis", node: "sk", condition: .benign,
+                       pathIndex: nil, granularityReward: 0),
+        QuestionOption(letter: "D", text: "dermatofibroma", node: "df", condition: .benign,
+                       pathIndex: nil, granularityReward: 0),
+    ]
+    return QuestionItem(id: id, kind: .disease, purpose: .reinforcement, caseID: "case-0", dataset: "learner-test",
+                        imageSHA: imageSHA, question: "Which diagnosis?", options: options, prompt: "Which diagnosis?",
+                        correctLetter: "A", groundTruth: "ssm", groundTruthCondition: .malignant,
+                        path: ["melanoma", "ssm"], answerFormat: .letterAndCondition, normalisation: .finestOption,
+                        seed: 7)
+}
