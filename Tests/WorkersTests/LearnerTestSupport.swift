@@ -160,8 +160,11 @@ final class LearnerBench: Sendable {
                                   advantages: zeroVariance ? [0, 0] : [1, -1], scorerID: "s-1")
     }
 
-    func publish(_ groups: [ScoredGroupMessage]) async throws {
+    func publish(_ groups: [ScoredGroupMessage], garbageFirst: Bool = false) async throws {
         let producer = try KafkaProducer(configuration: kafka, logger: Self.logger)
+        if garbageFirst {
+            _ = try await producer.send(KafkaProducerMessage(topic: TopicName.rlScored, key: "garbage", value: Array("not json".utf8)))
+        }
         for group in groups {
             _ = try await producer.send(PipelineTopics.scored, key: group.rollout.groupID, value: group)
         }

@@ -187,9 +187,10 @@ struct GRPOStage: Sendable {
             do {
                 value = try PipelineTopics.scored.decode(message.value)
             } catch {
-                logger.warning("undecodable scored group skipped", metadata: [
+                logger.warning("undecodable scored group sent to the dead-letter topic", metadata: [
                     "partition": "\(message.partition)", "offset": "\(message.offset)", "error": "\(error)"])
-                worker.counters?.add("rl.undecodable")
+                _ = try await DeadLetterPublisher(producer: publisher.producer, logger: logger).publish(message, error: error)
+                worker.counters?.add("rl.dead_letters")
                 continue
             }
             let rollout = value.rollout

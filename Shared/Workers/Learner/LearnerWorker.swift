@@ -102,6 +102,15 @@ public final class LearnerWorker: Sendable {
                                    heartbeatInterval: min(.seconds(1), options.sessionTimeout / 3))
     }
 
+    /// Waits for a milestone of the run; nil when a graceful shutdown comes first.
+    func awaitMilestone(_ milestone: Milestone) async throws -> [String: Int]? {
+        while true {
+            if let detail = try await run.milestone(milestone, on: client) { return detail }
+            if Self.stopping { return nil }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+    }
+
     static var stopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
 
     /// Runs every stage of the run that is not done yet; returns when training is done,
@@ -116,9 +125,12 @@ public final class LearnerWorker: Sendable {
         }
         // The tokenizer corpus needs the stored trajectories, prompts and evaluation items.
         logger.info("waiting for the synthesised corpora")
-        let trajectories = try await run.waitFor(.trajectoriesPublished, on: client)
-        _ = try await run.waitFor(.evalSuitesBuilt, on: client)
-        _ = try await run.waitFor(.promptsPublished, on: client)
+        guard let trajectories = try await awaitMilestone(.trajectoriesPublished),
+              try await awaitMilestone(.evalSuitesBuilt) != nil,
+              try await awaitMilestone(.promptsPublished) != nil else {
+            summary.stoppedEarly = true
+            return summary
+        }
 
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         do {

@@ -52,9 +52,13 @@ struct SFTStage: Sendable {
             }
             for message in batch {
                 offsets[message.topicPartition] = max(offsets[message.topicPartition] ?? 0, message.offset + 1)
-                guard let value = try? PipelineTopics.trajectories.decode(message.value) else {
-                    logger.warning("undecodable trajectory message skipped",
+                let value: SFTTrajectoryMessage
+                do {
+                    value = try PipelineTopics.trajectories.decode(message.value)
+                } catch {
+                    logger.warning("undecodable trajectory sent to the dead-letter topic",
                                    metadata: ["partition": "\(message.partition)", "offset": "\(message.offset)"])
+                    _ = try await DeadLetterPublisher(producer: publisher.producer, logger: logger).publish(message, error: error)
                     continue
                 }
                 guard own.isEmpty || own.contains(value.trajectoryID) else { continue }
