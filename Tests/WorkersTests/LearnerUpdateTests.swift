@@ -1,0 +1,49 @@
+import NeuralNet
+import Pipeline
+import Testing
+import Training
+@testable import Workers
+
+/// The numeric GRPO step: splitting the batch into chunks must not change the objective.
+struct LearnerUpdateTests {
+    static func rows(vocab: Int) throws -> [GRPOBatchRow] {
+        var rows: [GRPOBatchRow] = []
+        for j in 0..<6 {
+            let image = (0..<(8 * 8 * 3)).map { Float(($0 * (j + 3)) % 17) / 8 - 1 }
+            let prompt: [Int32] = [1] + (0..<(3 + j % 3)).map { Int32(20 + ($0 * 7 + j) % (vocab - 30)) }
+            let tokens: [Int32] = (0..<(2 + j % 4)).map { Int32(40 + ($0 * 11 + j * 5) % (vocab - 50)) }
+            let answer = RolloutAnswer(tokens: tokens, text: "", behaviourLogProbs: tokens.map { _ in -5.2 }, finished: true)
+            rows.append(try GRPOBatchRow(image: image, prompt: prompt, answer: answer, advantage: j % 2 == 0 ? 1 : -0.5,
+                                         capacity: 28, groupID: "g\(j / 2)"))
+        }
+        return rows
+    }
+
+    static func run(chunk: Int, aggregation: LossAggregation) throws -> GRPOUpdate.Result {
+        let config = ModelConfig.micro(vocabSize: 300)
+        let base = try PolicyModel(config: config, seed: 5)
+        let reference = try base.clone()
+        // A non-zero adapter, so that the policy differs from the reference (KL > 0).
+        let adapter = try LoRAAdapter(modelConfig: config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 9)
+        for i in 0..<adapter.parameterCount { adapter.params[i] += Float((i * 37) % 13 - 6) * 0.01 }
+        try base.attach(adapter)
+        let settings = GRPOSettings(objective: .decoupled, aggregation: aggregation, clipEpsilon: 0.2, klBeta: 0.04,
+                                    behaviourWeightCap: 2.0)
+        return try GRPOUpdate.step(policy: base, reference: reference, optimizer: AdamW(layout: adapter.layout),
+                                   rows: try rows(vocab: 300), settings: settings, chunk: chunk, dropoutSeed: nil,
+                                   learningRate: 1e-3, maxNorm: 1e6)
+    }
+
+    @Test(arguments: [LossAggregation.sequenceMean, .token])
+    func chunkingLeavesTheObjectiveUnchanged(aggregation: LossAggregation) throws {
+        let whole = try Self.run(chunk: 64, aggregation: aggregation)
+        for chunk in [1, 4] {
+            let split = try Self.run(chunk: chunk, aggregation: aggregation)
+            #expect(abs(split.loss - whole.loss) < 1e-6, "chunk \(chunk): loss \(split.loss) vs \(whole.loss)")
+            #expect(abs(split.gradNorm - whole.gradNorm) <= 1e-4 * max(1, whole.gradNorm),
+                    "chunk \(chunk): grad norm \(split.gradNorm) vs \(whole.gradNorm)")
+            #expect(abs(split.statistics.klMean - whole.statistics.klMean) < 1e-7)
+        }
+        #expect(whole.gradNorm > 0 && whole.statistics.klMean > 0)
+    }
+}
