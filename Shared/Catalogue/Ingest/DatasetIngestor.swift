@@ -66,6 +66,9 @@ public struct IngestReport: Sendable {
     public var format: IngestFormat
     public var root: String
     public var datasets: [DatasetImportReport]
+    /// Seconds spent reading, checking and hashing (before the store), and writing.
+    public var planSeconds: Double
+    public var writeSeconds: Double
 }
 
 /// An import that found bad rows without `--skip-bad`: nothing was written.
@@ -99,7 +102,8 @@ public struct DatasetIngestor: Sendable {
         var skipped: [String: [SkippedRow]] = [:]
         let resolver = LabelResolver(knowledge: knowledge)
 
-        var accepted: [AcceptedRow] = []
+        // Labels first (cheap, in order), then the images, read and checked in parallel.
+        var labelled: [(row: IngestRow, node: NodeID?, condition: LesionCondition, level: String)] = []
         var firstSeen: [String: SourceLocation] = [:]
         for row in parsed.rows {
             let key = row.dataset + "\u{0}" + row.imageID
@@ -110,27 +114,26 @@ public struct DatasetIngestor: Sendable {
             }
             firstSeen[key] = row.source
             do {
-                let resolution = try resolver.resolve(row)
-                guard case .labelled(let node, let condition, let level) = resolution else {
-                    if case .leftOut(let note) = resolution {
-                        skipped[row.dataset, default: []].append(SkippedRow(
-                            file: row.source.file, row: row.source.row, reason: "left out",
-                            message: "\(row.labelCode): \(note)"))
-                    }
-                    continue
+                switch try resolver.resolve(row) {
+                case .labelled(let node, let condition, let level):
+                    labelled.append((row, node, condition, level))
+                case .leftOut(let note):
+                    skipped[row.dataset, default: []].append(SkippedRow(
+                        file: row.source.file, row: row.source.row, reason: "left out", message: "\(row.labelCode): \(note)"))
                 }
-                let bytes: [UInt8]
-                do { bytes = try tree.contents(of: row.imagePath) } catch {
-                    throw IngestError(.missingImage, at: row.source, "image \(row.imagePath) cannot be read: \(error)")
-                }
-                let mediaType: ImageCheck.MediaType
-                do { mediaType = try ImageCheck.verify(bytes) } catch {
-                    throw IngestError(.unreadableImage, at: row.source, "image \(row.imagePath): \(error.message)")
-                }
-                accepted.append(AcceptedRow(row: row, node: node, condition: condition, level: level,
-                                         sha256: SHA256.hexDigest(bytes), mediaType: mediaType.rawValue, size: bytes.count))
-            } catch let error as IngestError {
+            } catch {
                 bad.append(RowProblem(dataset: row.dataset, error: error))
+            }
+        }
+        let facts = Self.checkImages(labelled.map(\.row), in: tree)
+        var accepted: [AcceptedRow] = []
+        for (item, fact) in zip(labelled, facts) {
+            switch fact {
+            case .success(let fact):
+                accepted.append(AcceptedRow(row: item.row, node: item.node, condition: item.condition, level: item.level,
+                                            sha256: fact.sha256, mediaType: fact.mediaType.rawValue, size: fact.size))
+            case .failure(let error):
+                bad.append(RowProblem(dataset: item.row.dataset, error: error))
             }
         }
         if !bad.isEmpty && !options.skipBad {
@@ -170,6 +173,35 @@ public struct DatasetIngestor: Sendable {
         return IngestPlan(format: format, datasets: datasets.filter { present.contains($0.id) }, cases: cases, skipped: skipped)
     }
 
+    struct ImageFacts: Sendable {
+        var sha256: String
+        var mediaType: ImageCheck.MediaType
+        var size: Int
+    }
+
+    /// Reads, verifies and hashes each row's image, on every core; results in row order.
+    static func checkImages(_ rows: [IngestRow], in tree: some IngestFileTree) -> [Result<ImageFacts, IngestError>] {
+        let results = ResultSlots<Result<ImageFacts, IngestError>>(count: rows.count)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, rows.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: rows.count, by: workers) {
+                let row = rows[index]
+                results.set(index, Result { () throws(IngestError) -> ImageFacts in
+                    let bytes: [UInt8]
+                    do { bytes = try tree.contents(of: row.imagePath) } catch {
+                        throw IngestError(.missingImage, at: row.source, "image \(row.imagePath) cannot be read: \(error)")
+                    }
+                    let mediaType: ImageCheck.MediaType
+                    do throws(ImageCheckError) { mediaType = try ImageCheck.verify(bytes) } catch {
+                        throw IngestError(.unreadableImage, at: row.source, "image \(row.imagePath): \(error.message)")
+                    }
+                    return ImageFacts(sha256: SHA256.hexDigest(bytes), mediaType: mediaType, size: bytes.count)
+                })
+            }
+        }
+        return results.values()
+    }
+
     /// Plans the import (off the cooperative pool: it reads and decodes every image) and
     /// writes it in one transaction. Re-importing the same tree with the same seed changes
     /// no dataset, blob or case; each run adds one `imports` row per dataset.
@@ -184,10 +216,12 @@ public struct DatasetIngestor: Sendable {
         for (dataset, rows) in plan.skipped.sorted(by: { $0.key < $1.key }) {
             logger.info("rows left out", metadata: ["ingest.dataset": "\(dataset)", "ingest.skipped": "\(rows.count)"])
         }
+        let planned = Date()
         let reports = try await connection.transaction { transaction in
             try await write(plan, tree: tree, root: root, started: started, on: transaction)
         }
-        return IngestReport(format: format, root: root, datasets: reports)
+        return IngestReport(format: format, root: root, datasets: reports,
+                            planSeconds: planned.timeIntervalSince(started), writeSeconds: Date().timeIntervalSince(planned))
     }
 
     private func write(_ plan: IngestPlan, tree: some IngestFileTree, root: String, started: Date,
@@ -225,15 +259,22 @@ public struct DatasetIngestor: Sendable {
             for item in plan.cases where item.datasetID == dataset.id {
                 if !existingBlobs.contains(item.sha256) {
                     let bytes = try tree.contents(of: item.imagePath)
-                    guard SHA256.hexDigest(bytes) == item.sha256 else {
-                        throw IngestError(.unreadableImage, file: item.sourceRow, row: nil,
-                                          "image \(item.imagePath) changed while it was being imported")
-                    }
-                    try await transaction.execute("""
+                    // The server checks the hash (the file could have changed since it was planned).
+                    let stored = try await transaction.execute("""
                         INSERT INTO blobs (sha256, media_type, size, data)
-                        VALUES (\(item.sha256), \(item.mediaType), \(Int64(item.size)), \(bytes))
+                        SELECT v.sha256, v.media_type, v.size, v.data
+                        FROM (SELECT \(item.sha256)::text AS sha256, \(item.mediaType)::text AS media_type,
+                                     \(Int64(bytes.count))::bigint AS size, \(bytes)::bytea AS data) AS v
+                        WHERE encode(sha256(v.data), 'hex') = v.sha256
                         ON CONFLICT (sha256) DO NOTHING
                         """)
+                    if stored == 0 {
+                        let present = try await transaction.query("SELECT 1 AS one FROM blobs WHERE sha256 = \(item.sha256)")
+                        guard !present.isEmpty else {
+                            throw IngestError(.unreadableImage, file: item.sourceRow, row: nil,
+                                              "image \(item.imagePath) changed while it was being imported")
+                        }
+                    }
                     existingBlobs.insert(item.sha256)
                     report.newBlobs += 1
                 }
@@ -284,7 +325,7 @@ public struct DatasetIngestor: Sendable {
         let present = Set(try rows.map { try $0.decode("id", as: String.self) })
         let missing = nodes.filter { !present.contains($0) }
         guard missing.isEmpty else {
-            throw IngestError(.layout, file: "taxonomy_nodes", row: nil,
+            throw IngestError(.notSeeded, file: "store", row: nil,
                               "the store lacks taxonomy nodes \(missing.prefix(8).joined(separator: ", "))\(missing.count > 8 ? ", ..." : ""); run `skinr1 seed` first")
         }
     }
@@ -322,4 +363,22 @@ private struct AcceptedRow {
     var sha256: String
     var mediaType: String
     var size: Int
+}
+
+/// Fixed slots filled from several threads, one writer per slot.
+private final class ResultSlots<Value: Sendable>: @unchecked Sendable {
+    // Safe to share: each index is written by exactly one worker, under the lock, and read
+    // only after `concurrentPerform` has returned.
+    private var slots: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Value) {
+        lock.lock()
+        slots[index] = value
+        lock.unlock()
+    }
+
+    func values() -> [Value] { slots.map { $0! } }
 }

@@ -129,6 +129,7 @@ public struct IngestError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let malformedRow = Kind(name: "malformed row")
         public static let unreadableImage = Kind(name: "unreadable image")
         public static let layout = Kind(name: "layout")
+        public static let notSeeded = Kind(name: "knowledge not seeded")
         public var description: String { name }
     }
 
