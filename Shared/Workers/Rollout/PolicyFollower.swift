@@ -90,11 +90,12 @@ public final class PolicyFollower: Sendable {
         }
     }
 
-    /// Loads the newest version if it is newer than the one prepared.
+    /// Loads the newest version if it is newer than the one prepared, or the same version
+    /// published again with other weights (a restarted learner repeats its last version).
     public func refresh() async throws {
         guard let latest = try await PublishedPolicy.latest(runID: runID, on: client) else { return }
-        let (current, heldBase) = state.withLock { ($0.prepared?.published.version, $0.baseSHA) }
-        if let current, current >= latest.version { return }
+        let (current, heldBase) = state.withLock { ($0.prepared?.published, $0.baseSHA) }
+        if let current, current.version > latest.version || current == latest { return }
         let started = ContinuousClock.now
         var adapter: LoRAAdapter? = nil
         if let sha = latest.adapterSHA { adapter = try await artifacts.loadAdapter(sha) }

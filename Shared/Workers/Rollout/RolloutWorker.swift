@@ -146,7 +146,7 @@ public final class RolloutWorker: Sendable {
             while !stopping {
                 // Swap in the newest version between batches (its weights are already loaded).
                 if let next = follower.newest, next.published.version >= firstVersion,
-                   next.published.version != policy?.published.version {
+                   next.published != policy?.published {
                     policy = try await swap(to: next, from: policy, follower: follower)
                 }
                 guard let current = policy else {
