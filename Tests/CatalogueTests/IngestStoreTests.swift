@@ -519,4 +519,50 @@ struct IngestFailureTests {
             #expect(cases == 0)
         }
     }
+    @Test(.timeLimit(.minutes(3)))
+    func anImageThatChangesDuringTheWriteRollsEverythingBack() async throws {
+        let ham = try HAMFixture(lesions: 6)
+        defer { ham.fixture.delete() }
+        let last = try #require(ham.images.last)
+        let tree = ChangingTree(base: try ham.fixture.tree(), changing: "HAM10000_images_part_\(1 + (ham.images.count - 1) % 2)/\(last.image).jpg",
+                                replacement: try IngestFixture.jpeg(4_242))
+        try await IngestStore.withSeededDatabase { connection, knowledge in
+            let error = await #expect(throws: IngestError.self) {
+                _ = try await DatasetIngestor(knowledge: knowledge, logger: IngestStore.logger)
+                    .run(.ham10000, tree: tree, root: ham.fixture.root.path, options: IngestOptions(), on: connection)
+            }
+            #expect(error?.message.contains("changed while it was being imported") == true)
+            var counts: [Int] = []
+            for table in ["datasets", "cases", "imports", "blobs"] { counts.append(try await count(table, on: connection)) }
+            #expect(counts == [0, 0, 0, 0])
+        }
+    }
+}
+
+/// A tree whose one file reads differently from the second read on, as if replaced
+/// between the checking and the writing of an import.
+final class ChangingTree: IngestFileTree, @unchecked Sendable {
+    // Safe to share: `reads` is only touched under `lock`.
+    let base: DirectoryFileTree
+    let changing: String
+    let replacement: [UInt8]
+    private var reads = 0
+    private let lock = NSLock()
+
+    init(base: DirectoryFileTree, changing: String, replacement: [UInt8]) {
+        self.base = base
+        self.changing = changing
+        self.replacement = replacement
+    }
+
+    var paths: [String] { base.paths }
+
+    func contents(of path: String) throws -> [UInt8] {
+        guard path == changing else { return try base.contents(of: path) }
+        lock.lock()
+        reads += 1
+        let first = reads == 1
+        lock.unlock()
+        return first ? try base.contents(of: path) : replacement
+    }
 }
