@@ -27,7 +27,10 @@ public enum TrajectorySynthesisService {
         let worker = TrajectorySynthesisWorker(run: run, client: client, producer: producer, knowledge: knowledge,
                                                comparator: comparator, logger: context.logger)
         do {
-            try await run.setStage("synthesis", on: client)
+            // Only a run still in synthesis shows it; a restart later leaves the learner's stage alone.
+            if try await run.milestone(.promptsPublished, on: client) == nil {
+                try await run.setStage("synthesis", on: client)
+            }
             let report = try await cancelWhenGracefulShutdown { try await worker.prepare() }
             context.counters.set("eval_items", Int64(report.evalItems))
             context.counters.set("trajectories_published", Int64(report.trajectoriesPublished))
@@ -35,6 +38,10 @@ public enum TrajectorySynthesisService {
             if !report.skippedStages.isEmpty {
                 context.logger.info("stages already done", metadata: ["stages": "\(report.skippedStages.map(\.rawValue))"])
             }
+        } catch is CancellationError {
+            try? await producer?.shutdown(timeout: .seconds(10))
+            context.logger.info("synthesis stopped by shutdown; a restart redoes the unfinished stage")
+            return
         } catch {
             try? await producer?.shutdown(timeout: .seconds(10))
             throw error
