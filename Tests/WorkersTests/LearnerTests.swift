@@ -1,9 +1,25 @@
 import Foundation
+import Logging
 import Messaging
 import Pipeline
+import ServiceLifecycle
 import Store
+import Synchronization
 import Testing
 @testable import Workers
+
+/// Runs a learner as a service of a `ServiceGroup`, as the executable does, keeping its summary.
+final class LearnerUnderTest: Service, Sendable {
+    let worker: LearnerWorker
+    let summary = Mutex<LearnerSummary?>(nil)
+
+    init(worker: LearnerWorker) { self.worker = worker }
+
+    func run() async throws {
+        let result = try await worker.run()
+        summary.withLock { $0 = result }
+    }
+}
 
 @Suite("Learner", .serialized)
 struct LearnerTests {
@@ -151,5 +167,59 @@ struct LearnerTests {
             #expect(incarnation == "second")
             #expect(try await bench.record.milestone(.rlDone, on: bench.client) == ["version": 5])
         }
+    }
+
+    @Test("graceful shutdown while waiting for groups checkpoints the finished step; a new learner resumes after it",
+          .timeLimit(.minutes(3)))
+    func gracefulShutdownKeepsFinishedSteps() async throws {
+        var config = try learnerTestConfig(arm: .rlOnly)
+        config.rlSteps = 3
+        config.stalenessBound = 8
+        config.checkpointEvery = 10
+        try await LearnerBench.with(config: config) { bench in
+            try await bench.writeTrajectories(2, publish: false)
+            try await bench.publish([try await bench.scoredGroup("g-1", policyVersion: 1),
+                                     try await bench.scoredGroup("g-2", policyVersion: 1)])
+            let service = LearnerUnderTest(worker: bench.learner(LearnerOptions(
+                incarnation: "first", pollWait: .milliseconds(100), sessionTimeout: .seconds(3))))
+            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: LearnerBench.logger))
+            let running = Task { try await group.run() }
+            // Step 1 has all it needs; step 2 waits for groups that never come.
+            let deadline = ContinuousClock.now + .seconds(90)
+            while ContinuousClock.now < deadline {
+                let n: Int = try await bench.client.query("""
+                    SELECT count(*)::int AS n FROM learner_steps WHERE run_id = \(bench.record.id) AND stage = 'rl'
+                    """).first!.decode("n")
+                if n == 1 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            await group.triggerGracefulShutdown()
+            try await running.value
+            let first = try #require(service.summary.withLock { $0 })
+            #expect(first.stoppedEarly && first.rlSteps.map(\.step) == [1])
+            let checkpoint = try #require(try await bench.client.query("""
+                SELECT step, kafka_offsets::text AS offsets FROM checkpoints WHERE run_id = \(bench.record.id) AND stage = 'rl'
+                ORDER BY step DESC LIMIT 1
+                """).first)
+            #expect(try checkpoint.decode("step", as: Int.self) == 1)
+            let offsets = try JSONDecoder().decode([StoredOffset].self, from: Data(try checkpoint.decode("offsets", as: String.self).utf8))
+            #expect(offsets.map(\.offset) == [2])
+
+            try await bench.publish(try await (3...6).asyncMap { try await bench.scoredGroup("g-\($0)", policyVersion: 1) })
+            let second = try await bench.learner(LearnerOptions(incarnation: "second", pollWait: .milliseconds(100),
+                                                                sessionTimeout: .seconds(3))).run()
+            #expect(second.resumedFromStep == 1)
+            #expect(second.rlSteps.map(\.groupIDs) == [["g-3", "g-4"], ["g-5", "g-6"]])
+            #expect(second.finalVersion == 4)
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async throws -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
     }
 }
