@@ -57,6 +57,22 @@ struct LearnerTests {
             #expect(again.finalVersion == 1 && again.sftLosses.isEmpty)
             let cached: Int = try await bench.client.query("SELECT count(*)::int AS n FROM base_models").first!.decode("n")
             #expect(cached == 1)
+
+            // A second run built from the same data and knobs loads the cached base instead of training one.
+            let other = try await RunRecord.create(id: bench.record.id + "-b", config: bench.record.config, on: bench.client)
+            try await bench.client.execute("""
+                INSERT INTO trajectories (id, run_id, type, case_id, image_sha256, prompt, target, final_node)
+                SELECT id || '-b', \(other.id), type, case_id, image_sha256, prompt, target, final_node
+                FROM trajectories WHERE run_id = \(bench.record.id)
+                """)
+            try await other.mark(.evalSuitesBuilt, on: bench.client)
+            try await other.mark(.trajectoriesPublished, detail: ["count": 0], on: bench.client)
+            try await other.mark(.promptsPublished, detail: ["count": 0], on: bench.client)
+            let reuse = try await LearnerWorker(run: other, client: bench.client, kafka: bench.kafka,
+                                                options: LearnerOptions(pollWait: .milliseconds(100)),
+                                                logger: LearnerBench.logger).run()
+            #expect(reuse.baseReused && reuse.pretrainLosses.isEmpty)
+            #expect(reuse.baseSHA == shas[0], "both runs start from the identical base")
         }
     }
 
