@@ -20,6 +20,7 @@ struct SkinR1: AsyncParsableCommand {
             BusCommand.self,
             StatusCommand.self,
             UpCommand.self,
+            ExperimentCommand.self,
             BenchCommand.self,
             RewardCommand.self,
             SeedCommand.self,

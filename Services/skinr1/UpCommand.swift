@@ -1,22 +1,71 @@
 import ArgumentParser
+import DataSynth
 import Foundation
 import Logging
-import Messaging
+import Pipeline
 import ServiceRuntime
+import Workers
 import Store
 
-/// Brings the whole ensemble up on one machine: broker, database, schema, topics, every
-/// service as a supervised child process.
+/// The main job: synthesize -> SFT -> GRPO -> evaluate, every service a supervised child process.
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run the ensemble: embedded broker and private PostgreSQL unless configured, then every service.",
+        abstract: "Run a Skin-R1 training run end to end: data, SFT, asynchronous GRPO, evaluation.",
         discussion: """
             With KAFKA_BOOTSTRAP_SERVERS unset, an embedded Kafka-protocol broker runs inside this \
             process (loopback TCP). With DATABASE_URL unset, a private PostgreSQL cluster is created \
-            under the working directory. Services run as child processes; one that dies is reported \
-            and restarted. Ctrl-C shuts everything down cleanly.
+            under the working directory. The knowledge is seeded and the synthetic corpus written \
+            (both skipped when already there), then every service runs as a child process; one that \
+            dies is reported and restarted. Progress is printed until the final policy is evaluated, \
+            then the evaluation table is printed and everything shuts down (exit 0). Ctrl-C stops cleanly.
             """)
+
+    @OptionGroup var options: RunOptions
+
+    @Option(help: "Which stages to run: skin-r1 (SFT then RL), rl-only, sft-only.")
+    var arm: String = RunArm.skinR1.rawValue
+
+    @Flag(help: "Keep the services running after the run is evaluated, until Ctrl-C.")
+    var keepRunning = false
+
+    func validate() throws {
+        try options.check()
+        guard RunArm(rawValue: arm) != nil else {
+            throw ValidationError("--arm must be one of \(RunArm.allCases.map(\.rawValue).joined(separator: ", ")), not '\(arm)'")
+        }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(format: .human, level: .info)
+        let logger = Logger(label: "skinr1.up")
+        let signals = TerminationSignal()
+        let config = try RunConfig.profile(options.profile, arm: RunArm(rawValue: arm)!, seed: options.seed)
+        let ensemble = try await Ensemble(workdir: options.workdir, partitions: options.partitions, logger: logger)
+        do {
+            try await ensemble.prepareData(seed: config.seed, scale: CorpusScale(rawValue: config.dataScale) ?? .small)
+            let outcome = try await RunDriver(ensemble: ensemble, options: options, signals: signals).run(config)
+            if outcome == .finished {
+                Console.line(try await EvaluationTable.render(try await EvaluationTable.load(runIDs: [outcome.runID], on: ensemble.client)))
+                if keepRunning {
+                    Ensemble.say("running; Ctrl-C to stop (watch with: skinr1 status --database-url \(ensemble.databaseURL))")
+                    _ = await signals.wait()
+                }
+            }
+            try await ensemble.tearDown()
+            Ensemble.say("shut down: \(await ensemble.lastStopSummary ?? "no services were running")")
+            if outcome != .finished { throw ExitCode(outcome == .interrupted ? 130 : 3) }
+        } catch {
+            try? await ensemble.tearDown()
+            throw error
+        }
+    }
+}
+
+/// Options shared by `up` and `experiment`.
+struct RunOptions: ParsableArguments, Sendable {
+    @Option(help: "Sizes and lengths: smoke (a few minutes), quick (about a quarter hour), paper (long).")
+    var profile: String = "quick"
 
     @Option(help: "Working directory for the private database, logs and artifacts.")
     var workdir: String = ".skinr1/run"
@@ -27,171 +76,96 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Reward scorer processes.")
     var scorers: Int = 1
 
+    @Option(help: "Seed of the data and of every sampler.")
+    var seed: UInt64 = 20251125
+
     @Option(help: "Partitions of each product topic (bounds how many workers share a topic).")
     var partitions: Int = 8
 
-    @Option(help: "Seconds to wait for every service to report healthy.")
-    var healthyTimeout: Double = 90
+    @Option(help: "Give up on a run after this many minutes (default: by profile).")
+    var timeoutMinutes: Double?
 
-    @Flag(help: "Keep the ensemble running until Ctrl-C instead of shutting down once it is verified healthy.")
-    var keepRunning = false
-
-    func validate() throws {
+    func check() throws {
+        guard RunConfig.profiles.contains(profile) else {
+            throw ValidationError("--profile must be one of \(RunConfig.profiles.joined(separator: ", ")), not '\(profile)'")
+        }
         guard rolloutWorkers >= 1, scorers >= 1 else { throw ValidationError("--rollout-workers and --scorers must be at least 1") }
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
     }
 
-    func run() async throws {
-        LoggingSetup.bootstrap(format: .human, level: .info)
-        let logger = Logger(label: "skinr1.up")
-        let signals = TerminationSignal()
-        let environment = ProcessInfo.processInfo.environment
-        let root = URL(fileURLWithPath: workdir, isDirectory: true).standardizedFileURL
-        let logs = root.appendingPathComponent("logs", isDirectory: true)
-        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-
-        var stack = Teardown(logger: logger)
-        do {
-            // Database: the configured one, or a private cluster under the working directory.
-            let databaseURL: String
-            if let configured = environment["DATABASE_URL"], !configured.isEmpty {
-                databaseURL = configured
-                say("database: DATABASE_URL (\(try PostgresConfiguration(configured)))")
-            } else {
-                let cluster = try await PrivatePostgres.start(in: root.appendingPathComponent("postgres"), logger: logger)
-                stack.database = cluster
-                databaseURL = cluster.databaseURL
-                say("database: private PostgreSQL in \(cluster.directory.path) on port \(cluster.port)")
-            }
-            let client = try PostgresClient(url: databaseURL, maxConnections: 2, logger: logger)
-            stack.client = client
-            let report = try await client.withConnection { try await Migrator(logger: logger).migrate(on: $0) }
-            say("schema: \(report.applied.count) migrations applied now, \(report.alreadyApplied.count) before")
-
-            // Broker: the configured cluster, or the embedded one hosted by this process.
-            let topics = TopicName.all.map { TopicSpec(name: $0, partitions: partitions) }
-            let bootstrap: String
-            if let configured = environment["KAFKA_BOOTSTRAP_SERVERS"], !configured.isEmpty {
-                bootstrap = configured
-                let admin = try KafkaAdmin(configuration: try KafkaConfiguration.fromEnvironment(), logger: logger)
-                _ = try await admin.createTopics(topics, timeout: .seconds(30))
-                say("broker: KAFKA_BOOTSTRAP_SERVERS (\(configured))")
-            } else {
-                let broker = try EmbeddedBroker(brokers: 1, defaultPartitions: partitions, logger: logger)
-                stack.broker = broker
-                _ = try broker.createTopics(topics)
-                bootstrap = broker.bootstrapServers
-                say("broker: embedded at \(bootstrap)")
-            }
-
-            // Services, supervised.
-            let runID = "run-" + Self.stamp()
-            let supervisor = ChildSupervisor(logger: logger)
-            stack.supervisor = supervisor
-            let plan = servicePlan()
-            for (service, instance) in plan {
-                var childEnvironment = environment
-                childEnvironment["DATABASE_URL"] = databaseURL
-                childEnvironment["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-                childEnvironment["SKINR1_RUN_ID"] = runID
-                childEnvironment["SKINR1_INSTANCE_ID"] = instance
-                childEnvironment["SKINR1_HEARTBEAT_SECONDS"] = childEnvironment["SKINR1_HEARTBEAT_SECONDS"] ?? "1"
-                try supervisor.start(ChildSpec(
-                    name: instance, executable: try Self.sibling(service), environment: childEnvironment,
-                    logFile: logs.appendingPathComponent("\(instance).log")))
-            }
-            say("services: \(plan.count) processes started for \(runID); logs in \(logs.path)")
-
-            let healthy = try await waitUntilHealthy(client, expected: Set(plan.map(\.instance)), signals: signals)
-            Console.line(ServiceHealth.table(try await ServiceHealth.all(client)))
-            if !healthy {
-                try await stack.tearDown()
-                throw ExitCode(3)
-            }
-            say("all \(plan.count) services healthy")
-            if keepRunning {
-                say("running; Ctrl-C to stop (watch with: skinr1 status --database-url \(databaseURL))")
-                _ = await signals.wait()
-            }
-            try await stack.tearDown()
-            say("shut down: \(stack.lastSummary ?? "all processes stopped")")
-        } catch {
-            try? await stack.tearDown()
-            throw error
+    var timeout: Duration {
+        if let timeoutMinutes { return .seconds(timeoutMinutes * 60) }
+        switch profile {
+        case "smoke": return .seconds(15 * 60)
+        case "quick": return .seconds(60 * 60)
+        default: return .seconds(24 * 3600)
         }
-    }
-
-    /// The processes to start: one of each singleton, N rollout workers and M scorers.
-    private func servicePlan() -> [(service: String, instance: String)] {
-        var plan: [(String, String)] = [("trajectory-synthesizer", "trajectory-synthesizer-1"), ("learner", "learner-1")]
-        plan += (1...rolloutWorkers).map { ("rollout-generator", "rollout-generator-\($0)") }
-        plan += (1...scorers).map { ("reward-scorer", "reward-scorer-\($0)") }
-        plan.append(("evaluator", "evaluator-1"))
-        return plan
-    }
-
-    private func waitUntilHealthy(_ client: PostgresClient, expected: Set<String>, signals: TerminationSignal) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(healthyTimeout * 1000))
-        var lastCount = -1
-        while ContinuousClock.now < deadline {
-            let rows = try await ServiceHealth.all(client)
-            let healthy = Set(rows.filter { $0.healthy }.map(\.instanceID)).intersection(expected)
-            if healthy.count != lastCount {
-                say("healthy: \(healthy.count)/\(expected.count)")
-                lastCount = healthy.count
-            }
-            if healthy == expected { return true }
-            try await Task.sleep(for: .milliseconds(300))
-        }
-        say("not every service reported healthy within \(healthyTimeout)s; see the logs")
-        return false
-    }
-
-    private func say(_ line: String) {
-        Console.line("up: \(line)")
-    }
-
-    static func stamp() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date())
-    }
-
-    /// A service executable installed beside this one.
-    static func sibling(_ name: String) throws -> URL {
-        let me = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        let url = me.deletingLastPathComponent().appendingPathComponent(name)
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw ValidationError("the \(name) executable is not beside \(me.path); build every product (swift build)")
-        }
-        return url
     }
 }
 
-/// What `up` started, stopped in reverse order: services, broker, database.
-struct Teardown {
-    let logger: Logger
-    var supervisor: ChildSupervisor?
-    var client: PostgresClient?
-    var broker: EmbeddedBroker?
-    var database: PrivatePostgres?
-    var lastSummary: String?
+/// Runs one arm: creates the run, starts its services, shows progress until the final
+/// policy is evaluated (or the timeout, or Ctrl-C), then stops its services.
+struct RunDriver: Sendable {
+    struct Outcome: Equatable {
+        enum Kind { case finished, failed, interrupted }
+        var kind: Kind
+        var runID: String
+        static func == (lhs: Outcome, rhs: Kind) -> Bool { lhs.kind == rhs }
+        static func != (lhs: Outcome, rhs: Kind) -> Bool { lhs.kind != rhs }
+    }
 
-    init(logger: Logger) { self.logger = logger }
+    let ensemble: Ensemble
+    let options: RunOptions
+    let signals: TerminationSignal
 
-    mutating func tearDown() async throws {
-        if let supervisor {
-            let killed = await supervisor.stopAll(grace: .seconds(20))
-            self.supervisor = nil
-            if let client {
-                let rows = (try? await ServiceHealth.all(client)) ?? []
-                let stopped = rows.filter { $0.status == Heartbeat.Status.stopped.rawValue }.count
-                lastSummary = "\(stopped)/\(rows.count) services recorded a clean stop" + (killed.isEmpty ? "" : "; killed: \(killed.joined(separator: ", "))")
+    func run(_ config: RunConfig) async throws -> Outcome {
+        let runID = "\(config.arm.rawValue)-\(config.profile)-\(Ensemble.stamp())"
+        let record = try await RunRecord.create(id: runID, config: config, on: ensemble.client)
+        Ensemble.say("run \(runID): arm \(config.arm.rawValue), profile \(config.profile)")
+        let started = ContinuousClock.now
+        let expected = try await ensemble.startServices(runID: runID, rolloutWorkers: options.rolloutWorkers, scorers: options.scorers)
+        let kind = try await withThrowingTaskGroup(of: Outcome.Kind.self) { group in
+            group.addTask {
+                guard try await ensemble.waitUntilHealthy(expected, timeout: .seconds(120)) else {
+                    Ensemble.say("not every service reported healthy within 120 s; see the logs in \(ensemble.logs.path)")
+                    return .failed
+                }
+                return try await follow(record, started: started)
             }
+            group.addTask {
+                _ = await signals.wait()
+                return .interrupted
+            }
+            let first = try await group.next() ?? .failed
+            group.cancelAll()
+            return first
         }
-        if let client { await client.close(); self.client = nil }
-        if let broker { broker.shutdown(); self.broker = nil }
-        if let database { try await database.stop(); self.database = nil }
+        try? await record.finish(status: kind == .finished ? "finished" : "failed", on: ensemble.client)
+        await ensemble.stopServices()
+        Ensemble.say("run \(runID) \(kind == .finished ? "finished" : kind == .interrupted ? "interrupted" : "failed") after \(Ensemble.seconds(since: started)); \(await ensemble.lastStopSummary ?? "")")
+        return Outcome(kind: kind, runID: runID)
+    }
+
+    /// Prints progress every few seconds until `evaluation_done`, or gives up at the timeout.
+    private func follow(_ record: RunRecord, started: ContinuousClock.Instant) async throws -> Outcome.Kind {
+        let deadline = started + options.timeout
+        var lastLine = ""
+        var lastPrint = ContinuousClock.now - .seconds(60)
+        while ContinuousClock.now < deadline {
+            if try await record.milestone(.evaluationDone, on: ensemble.client) != nil { return .finished }
+            if ContinuousClock.now - lastPrint >= .seconds(5) {
+                let line = try await RunStatus.progressLine(runID: record.id, ensemble.client)
+                let restarts = await ensemble.restarts.filter { $0.value > 0 }
+                let note = restarts.isEmpty ? "" : "; restarts " + restarts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                if line != lastLine || ContinuousClock.now - lastPrint >= .seconds(30) {
+                    Ensemble.say("[\(Ensemble.seconds(since: started))] \(line)\(note)")
+                    lastLine = line
+                    lastPrint = ContinuousClock.now
+                }
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        Ensemble.say("the run did not finish within \(options.timeout); see the logs in \(ensemble.logs.path)")
+        return .failed
     }
 }

@@ -5,8 +5,9 @@ import Store
 import Testing
 import TestSupport
 
-/// `skinr1 up` with nothing configured: embedded broker, private PostgreSQL, five services.
-@Suite("Ensemble", .serialized, .timeLimit(.minutes(5)))
+/// `skinr1 up --profile smoke` with nothing configured: embedded broker, private PostgreSQL,
+/// synthetic data, every service as a child process, SFT, asynchronous GRPO, evaluation.
+@Suite("Ensemble", .serialized, .timeLimit(.minutes(15)))
 struct EnsembleTests {
     let logger: Logger = {
         var logger = Logger(label: "skinr1.test.ensemble")
@@ -18,67 +19,129 @@ struct EnsembleTests {
         URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-\(purpose)-\(UUID().uuidString.prefix(8))")
     }
 
-    @Test func upBringsEveryServiceUpHealthyAndStopsThemCleanly() async throws {
-        let binary = try skinr1Binary()
-        let dir = workdir("up")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let children = ChildProcesses()
-        defer { children.killAll() }
+    /// Starts `skinr1 up` and returns the process and its output file.
+    func launchUp(_ children: ChildProcesses, in dir: URL, _ extra: [String]) throws -> (Process, URL) {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let output = dir.appendingPathComponent("up.out")
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "DATABASE_URL")
         environment.removeValue(forKey: "KAFKA_BOOTSTRAP_SERVERS")
-        let up = try children.launch(binary, ["up", "--workdir", dir.appendingPathComponent("run").path, "--rollout-workers", "2"],
+        let up = try children.launch(try skinr1Binary(),
+                                     ["up", "--profile", "smoke", "--workdir", dir.appendingPathComponent("run").path] + extra,
                                      environment: environment, log: output)
-        try await waitForExit(up, timeout: .seconds(180))
-        let text = try String(contentsOf: output, encoding: .utf8)
-        #expect(up.terminationStatus == 0, "up failed: \(text.suffix(3000))")
-        #expect(text.contains("healthy: 6/6"))
-        #expect(text.contains("all 6 services healthy"))
-        #expect(text.contains("6/6 services recorded a clean stop"))
-        for instance in ["learner-1", "rollout-generator-1", "rollout-generator-2", "reward-scorer-1", "evaluator-1", "trajectory-synthesizer-1"] {
-            let log = try String(contentsOf: dir.appendingPathComponent("run/logs/\(instance).log"), encoding: .utf8)
-            #expect(log.contains("OpenBLAS kernel"), "\(instance) logs its BLAS kernel")
+        return (up, output)
+    }
+
+    /// Reopens the run's private cluster after `up` stopped it, to check what it left behind.
+    func withStore<T>(_ dir: URL, _ body: (PostgresClient) async throws -> T) async throws -> T {
+        let cluster = try await PrivatePostgres.start(in: dir.appendingPathComponent("run/postgres"), logger: logger)
+        let client = try PostgresClient(url: cluster.databaseURL, maxConnections: 1, logger: logger)
+        do {
+            let value = try await body(client)
+            await client.close()
+            try await cluster.stop()
+            return value
+        } catch {
+            await client.close()
+            try? await cluster.stop()
+            throw error
         }
     }
 
-    @Test func aServiceKilledWithSIGKILLIsRestartedAndReportsHealthyAgain() async throws {
-        let binary = try skinr1Binary()
-        let dir = workdir("restart")
+    func count(_ client: PostgresClient, _ sql: SQLQuery) async throws -> Int {
+        try await client.query(sql).first?.decode("n", as: Int.self) ?? -1
+    }
+
+    /// The outcomes every finished smoke run must show.
+    func expectCompleteRun(_ client: PostgresClient, groupSize: Int) async throws {
+        let runID: String = try #require(try await client.query("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").first?.decode("id"))
+        let milestones = Set(try await client.query("SELECT name FROM run_milestones WHERE run_id = \(runID)").map { try $0.decode("name", as: String.self) })
+        for name in ["eval_suites_built", "trajectories_published", "prompts_published", "base_ready", "sft_done",
+                     "rl_started", "rl_done", "training_done", "evaluation_done"] {
+            #expect(milestones.contains(name), "milestone \(name) reached")
+        }
+        for table in ["trajectories", "rl_prompts", "eval_items", "policy_versions", "checkpoints", "rollout_groups",
+                      "rewards", "learner_steps", "eval_results", "cases", "taxonomy_nodes", "ddx_edges", "blobs"] {
+            #expect(try await count(client, "SELECT count(*)::int8 AS n FROM \(identifier: table)") > 0, "\(table) has rows")
+        }
+        #expect(try await count(client, "SELECT count(*)::int8 AS n FROM learner_steps WHERE run_id = \(runID) AND stage = 'sft'") > 0)
+        #expect(try await count(client, "SELECT count(*)::int8 AS n FROM learner_steps WHERE run_id = \(runID) AND stage = 'rl'") > 0)
+        // Reward rows match rollouts: no reward without its group, K rewards for every scored group.
+        #expect(try await count(client, """
+            SELECT count(*)::int8 AS n FROM rewards r LEFT JOIN rollout_groups g USING (group_id) WHERE g.group_id IS NULL
+            """) == 0)
+        #expect(try await count(client, """
+            SELECT count(*)::int8 AS n FROM (SELECT group_id FROM rewards GROUP BY group_id HAVING count(*) <> \(groupSize)) x
+            """) == 0)
+        // Every group a step used was scored, and no group was used twice.
+        #expect(try await count(client, """
+            SELECT count(*)::int8 AS n FROM rollout_groups g WHERE g.used_at_step IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM rewards r WHERE r.group_id = g.group_id)
+            """) == 0)
+        let used = try await count(client, "SELECT count(*)::int8 AS n FROM rollout_groups WHERE run_id = \(runID) AND used_at_step IS NOT NULL")
+        let perSteps = try await count(client, "SELECT coalesce(sum(groups), 0)::int8 AS n FROM learner_steps WHERE run_id = \(runID) AND stage = 'rl'")
+        #expect(used > 0 && used == perSteps, "groups marked used (\(used)) equal the groups the steps report (\(perSteps))")
+        // Evaluation tables complete: base, SFT and the final version on every suite.
+        let finalVersion = try await count(client, "SELECT (detail->>'version')::int8 AS n FROM run_milestones WHERE run_id = \(runID) AND name = 'training_done'")
+        for version in [0, 1, finalVersion] {
+            let suites = Set(try await client.query("SELECT DISTINCT suite FROM eval_results WHERE run_id = \(runID) AND version = \(version)")
+                .map { try $0.decode("suite", as: String.self) })
+            #expect(suites.isSuperset(of: ["disease", "ood", "lesion_condition", "hierarchical", "ddx"]),
+                    "version \(version) evaluated on every suite, got \(suites)")
+        }
+    }
+
+    @Test func smokeRunCompletesEveryStage() async throws {
+        let dir = workdir("smoke")
         defer { try? FileManager.default.removeItem(at: dir) }
         let children = ChildProcesses()
         defer { children.killAll() }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let output = dir.appendingPathComponent("up.out")
-        let up = try children.launch(binary, ["up", "--keep-running", "--workdir", dir.appendingPathComponent("run").path],
-                                     log: output)
-        let text = try await waitForText("running; Ctrl-C to stop", in: output, timeout: .seconds(120))
-        let url = try #require(text.split(separator: "\n").first { $0.contains("--database-url") }?
-            .split(separator: " ").last.map(String.init)?.trimmingCharacters(in: CharacterSet(charactersIn: ")")))
-        let client = try PostgresClient(url: url, maxConnections: 1, logger: logger)
-
-        func learner() async throws -> ServiceHealth? {
-            try await ServiceHealth.all(client).first { $0.instanceID == "learner-1" }
+        let (up, output) = try launchUp(children, in: dir, ["--rollout-workers", "2"])
+        try await waitForExit(up, timeout: .seconds(600))
+        let text = try String(contentsOf: output, encoding: .utf8)
+        #expect(up.terminationStatus == 0, "up failed: \(text.suffix(4000))")
+        #expect(text.contains("In-distribution disease diagnosis"), "the evaluation table is printed")
+        try await withStore(dir) { client in
+            try await expectCompleteRun(client, groupSize: 4)
+            // Both workers joined the run (which of them wins the few smoke tickets is up to the broker).
+            #expect(try await count(client, "SELECT count(*)::int8 AS n FROM service_heartbeats WHERE service = 'rollout-generator'") == 2)
         }
-        let before = try #require(try await learner())
-        #expect(before.healthy)
-        kill(pid_t(before.pid), SIGKILL)
+    }
 
-        var restarted: ServiceHealth?
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let now = try await learner(), now.pid != before.pid, now.healthy { restarted = now; break }
+    @Test func aLearnerKilledMidRunResumesAndTheRunCompletes() async throws {
+        let dir = workdir("resume")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let children = ChildProcesses()
+        defer { children.killAll() }
+        let (up, output) = try launchUp(children, in: dir, [])
+        let started = try await waitForText(" on port ", in: output, timeout: .seconds(120))
+        let portLine = try #require(started.split(separator: "\n").first { $0.contains(" on port ") })
+        let port = try #require(portLine.split(separator: " ").last.map(String.init))
+        let client = try PostgresClient(url: "postgresql://postgres@127.0.0.1:\(port)/skinr1", maxConnections: 1, logger: logger)
+
+        // Kill the learner once GRPO has checkpointed at least once, so it must resume from a checkpoint.
+        var killedPID: Int?
+        let deadline = ContinuousClock.now + .seconds(420)
+        while ContinuousClock.now < deadline, up.isRunning, killedPID == nil {
+            let checkpoints = (try? await count(client, "SELECT count(*)::int8 AS n FROM checkpoints WHERE stage = 'rl'")) ?? 0
+            if checkpoints > 0, let learner = try? await ServiceHealth.all(client).first(where: { $0.service == "learner" && $0.healthy }) {
+                kill(pid_t(learner.pid), SIGKILL)
+                killedPID = learner.pid
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         await client.close()
-        #expect(restarted != nil, "the learner came back with a new pid")
+        #expect(killedPID != nil, "the learner was killed after an RL checkpoint")
 
-        kill(up.processIdentifier, SIGTERM)
-        try await waitForExit(up, timeout: .seconds(60))
-        let final = try String(contentsOf: output, encoding: .utf8)
-        #expect(up.terminationStatus == 0, "up failed: \(final.suffix(3000))")
-        #expect(final.contains("child died; restarting"))
-        #expect(final.contains("5/5 services recorded a clean stop"))
+        try await waitForExit(up, timeout: .seconds(600))
+        let text = try String(contentsOf: output, encoding: .utf8)
+        #expect(up.terminationStatus == 0, "up failed: \(text.suffix(4000))")
+        #expect(text.contains("child died; restarting"))
+        try await withStore(dir) { client in
+            try await expectCompleteRun(client, groupSize: 4)
+            // The restarted learner continued the step sequence: steps 1...n each once.
+            let steps = try await client.query("SELECT step FROM learner_steps WHERE stage = 'rl' ORDER BY step").map { try $0.decode("step", as: Int.self) }
+            #expect(steps == Array(1...max(1, steps.count)), "RL steps \(steps) are consecutive and unique")
+        }
     }
 }
