@@ -90,12 +90,15 @@ struct LearnerTests {
                 try await bench.scoredGroup("g-1", policyVersion: 1),
                 try await bench.scoredGroup("g-flat", policyVersion: 1, zeroVariance: true),
             ]
-            try await bench.publish(groups, garbageFirst: true)
+            var outOfVocabulary = try await bench.scoredGroup("g-bad", policyVersion: 1)
+            outOfVocabulary.rollout.answers[0].tokens[0] = 70_000
+            try await bench.publish([outOfVocabulary] + groups, garbageFirst: true)
             let summary = try await bench.learner().run()
 
             #expect(summary.finalVersion == 2)
-            let deadLetters = try await bench.read(TopicName.deadLetter, count: 1, timeout: .seconds(10))
-            #expect(deadLetters.map(\.keyString) == ["garbage"], "the undecodable message went to the dead-letter topic")
+            let deadLetters = try await bench.read(TopicName.deadLetter, count: 2, timeout: .seconds(10))
+            #expect(deadLetters.map(\.keyString) == ["garbage", "g-bad"],
+                    "the undecodable message and the group with a token outside the vocabulary went to the dead-letter topic")
             let step = try #require(summary.rlSteps.first)
             #expect(step.groupIDs == ["g-1", "g-flat"])
             #expect(step.droppedStale == ["g-stale"])

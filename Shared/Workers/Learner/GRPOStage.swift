@@ -37,6 +37,7 @@ struct GRPOStage: Sendable {
         let adapter: LoRAAdapter
         let optimizer: AdamW
         let baseSHA: String
+        let images: ImageCache
         var rng: SplitMix64
         var step: Int
         var version: Int
@@ -48,9 +49,10 @@ struct GRPOStage: Sendable {
         var lastCheckpointStep: Int
 
         init(policy: PolicyModel, reference: PolicyModel, adapter: LoRAAdapter, optimizer: AdamW, baseSHA: String,
-             rng: SplitMix64, step: Int, version: Int, offsets: [KafkaTopicPartition: Int64], usedIDs: Set<String>) {
+             images: ImageCache, rng: SplitMix64, step: Int, version: Int, offsets: [KafkaTopicPartition: Int64],
+             usedIDs: Set<String>) {
             self.policy = policy; self.reference = reference; self.adapter = adapter; self.optimizer = optimizer
-            self.baseSHA = baseSHA; self.rng = rng; self.step = step; self.version = version; self.offsets = offsets
+            self.baseSHA = baseSHA; self.images = images; self.rng = rng; self.step = step; self.version = version; self.offsets = offsets
             self.usedIDs = usedIDs; self.lastCheckpointStep = step
         }
     }
@@ -97,7 +99,8 @@ struct GRPOStage: Sendable {
                 "offsets": "\(checkpoint.offsets.map(\.description).joined(separator: ","))",
             ])
             let state = State(policy: policy, reference: reference, adapter: adapter, optimizer: optimizer,
-                              baseSHA: checkpoint.baseSHA, rng: SplitMix64(seed: checkpoint.rngState),
+                              baseSHA: checkpoint.baseSHA, images: imageCache(policy),
+                              rng: SplitMix64(seed: checkpoint.rngState),
                               step: checkpoint.step, version: checkpoint.version, offsets: offsets, usedIDs: used)
             return (state, checkpoint.step)
         }
@@ -107,13 +110,17 @@ struct GRPOStage: Sendable {
         let adapter = try LoRAAdapter(modelConfig: policy.config, config: lora, seed: config.seed ^ 0x0091_7E)
         try await worker.executor.run { try policy.attach(adapter) }
         let state = State(policy: policy, reference: reference, adapter: adapter, optimizer: AdamW(layout: adapter.layout),
-                          baseSHA: baseSHA, rng: SplitMix64(seed: config.seed, stream: "grpo"), step: 0,
+                          baseSHA: baseSHA, images: imageCache(policy), rng: SplitMix64(seed: config.seed, stream: "grpo"), step: 0,
                           version: versionBeforeRL + 1, offsets: [:], usedIDs: [])
         let adapterSHA = try await worker.artifacts.storeAdapter(adapter)
         try await publisher.publish(version: state.version, step: 0, stage: .rl, baseSHA: baseSHA, adapterSHA: adapterSHA, rlStep: 0)
         try await worker.run.mark(.rlStarted, detail: ["version": state.version], on: worker.client)
         try await checkpoint(state, consumer: consumer)
         return (state, nil)
+    }
+
+    private func imageCache(_ model: PolicyModel) -> ImageCache {
+        ImageCache(blobs: BlobStore(client: worker.client), side: model.config.imageSize)
     }
 
     // MARK: the loop
@@ -199,6 +206,14 @@ struct GRPOStage: Sendable {
                 worker.counters?.add("rl.duplicate_groups")
                 continue
             }
+            if let problem = Self.problem(with: value, model: state.policy.config) {
+                logger.warning("unusable scored group sent to the dead-letter topic",
+                               metadata: ["group": "\(rollout.groupID)", "error": "\(problem)"])
+                _ = try await DeadLetterPublisher(producer: publisher.producer, logger: logger)
+                    .publish(message, error: LearnerError("group \(rollout.groupID): \(problem)"))
+                worker.counters?.add("rl.dead_letters")
+                continue
+            }
             let lag = bound.lag(groupVersion: rollout.policyVersion, learnerVersion: state.version)
             guard bound.admits(groupVersion: rollout.policyVersion, learnerVersion: state.version) else {
                 g.stale.append((rollout.groupID, lag))
@@ -218,12 +233,39 @@ struct GRPOStage: Sendable {
         return g
     }
 
+    /// Why a scored group cannot be trained on (it would fail the step every time it is
+    /// read again), or nil when it can.
+    static func problem(with scored: ScoredGroupMessage, model: ModelConfig) -> String? {
+        let rollout = scored.rollout
+        guard !rollout.answers.isEmpty else { return "no answers" }
+        guard scored.advantages.count == rollout.answers.count, scored.rewards.count == rollout.answers.count else {
+            return "\(rollout.answers.count) answers but \(scored.rewards.count) rewards and \(scored.advantages.count) advantages"
+        }
+        guard scored.advantages.allSatisfy(\.isFinite) else { return "a non-finite advantage" }
+        guard !rollout.promptTokens.isEmpty, rollout.promptTokens.count < model.textCapacity else {
+            return "prompt of \(rollout.promptTokens.count) tokens does not fit \(model.textCapacity) text positions"
+        }
+        let vocab = Int32(model.vocabSize)
+        let inVocabulary: (Int32) -> Bool = { $0 >= 0 && $0 < vocab }
+        guard rollout.promptTokens.allSatisfy(inVocabulary) else { return "a prompt token outside the vocabulary of \(vocab)" }
+        for (j, answer) in rollout.answers.enumerated() {
+            guard answer.tokens.allSatisfy(inVocabulary) else { return "answer \(j) has a token outside the vocabulary of \(vocab)" }
+            guard answer.tokens.count == answer.behaviourLogProbs.count else {
+                return "answer \(j) has \(answer.tokens.count) tokens but \(answer.behaviourLogProbs.count) behaviour log-probabilities"
+            }
+            guard answer.behaviourLogProbs.allSatisfy({ $0.isFinite && $0 <= 0 }) else {
+                return "answer \(j) has a behaviour log-probability that is not a finite value <= 0"
+            }
+        }
+        return nil
+    }
+
     // MARK: one step
 
     private func apply(_ g: Gathered, state: State, started: ContinuousClock.Instant) async throws -> RLStepReport {
         let config = worker.run.config
         let modelConfig = state.policy.config
-        let images = ImageCache(blobs: BlobStore(client: worker.client), side: modelConfig.imageSize)
+        let images = state.images
         // One row per answer: image, prompt + answer tokens, where the answer starts.
         var rows: [GRPOBatchRow] = []
         for (scored, _) in g.groups {
