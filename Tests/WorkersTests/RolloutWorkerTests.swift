@@ -8,22 +8,22 @@ import Store
 import Testing
 @testable import Workers
 
+private func worker(_ bench: RolloutBench, id: String, promptsPerBatch: Int = 4,
+                    counters: ServiceCounters = ServiceCounters()) -> RolloutWorker {
+    RolloutWorker(record: bench.record, client: bench.client, kafka: bench.kafka,
+                  settings: RolloutWorkerSettings(workerID: id, promptsPerBatch: promptsPerBatch,
+                                                  versionPoll: .milliseconds(100), fetchWait: .milliseconds(100)),
+                  counters: counters, logger: RolloutBench.logger)
+}
+
+private func groups(in bench: RolloutBench) async throws -> Int {
+    try await bench.count("SELECT count(*)::bigint AS n FROM rollout_groups WHERE run_id = \(bench.record.id)")
+}
+
 /// Rollout workers against a real PostgreSQL and the embedded broker, with a micro policy
 /// whose base and adapters the test stores as the learner would.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct RolloutWorkerTests {
-    private func worker(_ bench: RolloutBench, id: String, promptsPerBatch: Int = 4,
-                        counters: ServiceCounters = ServiceCounters()) -> RolloutWorker {
-        RolloutWorker(record: bench.record, client: bench.client, kafka: bench.kafka,
-                      settings: RolloutWorkerSettings(workerID: id, promptsPerBatch: promptsPerBatch,
-                                                      versionPoll: .milliseconds(100), fetchWait: .milliseconds(100)),
-                      counters: counters, logger: RolloutBench.logger)
-    }
-
-    private func groups(in bench: RolloutBench) async throws -> Int {
-        try await bench.count("SELECT count(*)::bigint AS n FROM rollout_groups WHERE run_id = \(bench.record.id)")
-    }
-
     @Test func promptsBecomeGroupsWithTheBehaviourLogProbsOfTheirVersion() async throws {
         let config = try rolloutTestConfig(groupSize: 4, maxNewTokens: 8)
         try await RolloutBench.with(config: config) { bench in
@@ -198,6 +198,18 @@ struct RolloutWorkerTests {
         }
     }
 
+    @Test func groupIDsAndSeedsAreDeterministic() {
+        #expect(RolloutWorker.groupID(promptID: "run-p1", ticket: 7) == "run-p1/t7")
+        let one = RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"])
+        #expect(one == RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"]))
+        #expect(one != RolloutWorker.samplingSeed(runSeed: 2, groupIDs: ["a/t1", "b/t2"]))
+        #expect(one != RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1b/t2"]))
+    }
+}
+
+/// The nano policy (the default shape) is slow in debug builds and on a loaded machine: its own time limit.
+@Suite(.serialized, .timeLimit(.minutes(8)))
+struct RolloutThroughputTests {
     /// Sampling speed of the nano policy (the default shape), one prompt per batch against
     /// four: the figures are printed; the test checks that every group arrives complete.
     @Test func nanoPolicySamplingThroughput() async throws {
@@ -230,13 +242,5 @@ struct RolloutWorkerTests {
         }
         print("nano policy sampling, K = 4, 32 new tokens: " + figures.joined(separator: "; "))
         #expect(figures.count == 2)
-    }
-
-    @Test func groupIDsAndSeedsAreDeterministic() {
-        #expect(RolloutWorker.groupID(promptID: "run-p1", ticket: 7) == "run-p1/t7")
-        let one = RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"])
-        #expect(one == RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1", "b/t2"]))
-        #expect(one != RolloutWorker.samplingSeed(runSeed: 2, groupIDs: ["a/t1", "b/t2"]))
-        #expect(one != RolloutWorker.samplingSeed(runSeed: 1, groupIDs: ["a/t1b/t2"]))
     }
 }
