@@ -189,6 +189,11 @@ struct RolloutWorkerTests {
                 SELECT count(DISTINCT prompt_id)::bigint AS n FROM rollout_groups WHERE run_id = \(bench.record.id)
                 """)
             #expect(distinct == prompts.count)
+            let tickets = try await bench.client.query("""
+                SELECT ticket FROM rollout_groups WHERE run_id = \(bench.record.id) ORDER BY ticket
+                """)
+            #expect(try tickets.map { try $0.decode("ticket", as: Int.self) } == Array(1...prompts.count),
+                    "the shared counter hands each ticket to one group")
             #expect(try await groups(in: bench) == prompts.count, "each prompt exactly one group")
             let published = try await bench.read(TopicName.rlRollouts, count: prompts.count + 1, timeout: .seconds(5))
             #expect(published.count == prompts.count, "each prompt published once")
