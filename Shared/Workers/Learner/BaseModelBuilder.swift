@@ -93,7 +93,9 @@ struct BaseModelBuilder: Sendable {
         return "base-v1-" + SHA256.hexDigest(Array(knobs.utf8))
     }
 
-    func build() async throws -> BaseOutcome {
+    /// The base, loaded from the cache or trained; nil when a graceful shutdown interrupted
+    /// the pretraining (nothing is stored then; the next start trains again).
+    func build() async throws -> BaseOutcome? {
         let config = run.config
         let knowledge = try KnowledgeBase.load()
         let (cases, source) = try await VisualCorpus.appearances(on: client, knowledge: knowledge, limit: options.maxVisualCases)
@@ -131,6 +133,7 @@ struct BaseModelBuilder: Sendable {
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
+            if LearnerWorker.stopping { return nil }
             let picks = (0..<config.batchSize).map { _ in visual[rng.nextInt(below: visual.count)] }
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             let pixels = try await images.batch(picks.map(\.imageSHA))

@@ -160,7 +160,10 @@ public final class LearnerWorker: Sendable {
             try await run.setStage("base", on: client)
             let builder = BaseModelBuilder(run: run, client: client, store: store, artifacts: artifacts,
                                            executor: executor, options: options, logger: logger)
-            let base = try await builder.build()
+            guard let base = try await builder.build() else {
+                summary.stoppedEarly = true
+                return
+            }
             (model, tokenizer, baseSHA) = (base.model, base.tokenizer, base.sha)
             summary.baseReused = base.reused
             summary.pretrainLosses = base.pretrainLosses
