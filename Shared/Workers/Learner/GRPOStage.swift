@@ -58,7 +58,6 @@ struct GRPOStage: Sendable {
     }
 
     func run() async throws -> Outcome {
-        let run = worker.run
         let consumer = try KafkaConsumer(
             configuration: worker.kafka,
             consumer: worker.consumerConfiguration(role: "learner-rl"),

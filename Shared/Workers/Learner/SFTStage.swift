@@ -22,7 +22,7 @@ struct SFTStage: Sendable {
 
     /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
     func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
-        let run = worker.run, logger = worker.logger
+        let logger = worker.logger
         let consumer = try KafkaConsumer(
             configuration: worker.kafka,
             consumer: worker.consumerConfiguration(role: "learner-sft"),
