@@ -79,6 +79,13 @@ public struct SyntheticCorpusWriter: Sendable {
             if try await storedFingerprint(on: tx, plan: plan) == fingerprint { return (-1, 0) }
             let ids = plan.datasets.map(\.spec.id)
             for dataset in plan.datasets { try await upsert(dataset, plan: plan, fingerprint: fingerprint, on: tx) }
+            // What was built from the old cases goes with them: evaluation items, and the
+            // trajectories and prompts of earlier runs (their results and metrics stay).
+            for table in ["eval_items", "trajectories", "rl_prompts"] {
+                try await tx.execute("""
+                    DELETE FROM \(identifier: table) WHERE case_id IN (SELECT id FROM cases WHERE dataset_id = ANY(\(ids)))
+                    """)
+            }
             let replaced = try await tx.execute("DELETE FROM cases WHERE dataset_id = ANY(\(ids))")
             let newBlobs = try await insertBlobs(images, on: tx)
             try await tx.copy(into: "cases", columns: Self.caseColumns, rows: zip(cases, images).map { item, image in

@@ -157,8 +157,14 @@ struct CatalogueStoreTests {
             #expect(after == before)
             #expect(try await count("blobs", on: db) == blobs)
 
+            // An evaluation item built on an old case must not block the replacement; it goes with its case.
+            try await db.execute("""
+                INSERT INTO eval_items (id, suite, dataset_id, case_id, item)
+                VALUES ('probe', 'disease', 'synth-ham', \(before[0][0]), '{}'::jsonb)
+                """)
             let replaced = try await writer.write(try CorpusPlanner.plan(knowledge: Self.knowledge, seed: 12, scale: .small), on: db)
             #expect(!replaced.unchanged)
+            #expect(try await count("eval_items", on: db) == 0)
             #expect(replaced.replacedCases == before.count)
             let third = try await db.query(snapshot).map { try [$0.decode("id", as: String.self), $0.decode("image_sha256")] }
             #expect(third.count == replaced.writtenCases)
