@@ -156,8 +156,8 @@ struct GRPOStage: Sendable {
     /// What one step takes from the topic.
     struct Gathered: Sendable {
         var groups: [(message: ScoredGroupMessage, lag: Int)]
-        var stale: [(groupID: String, lag: Int)]
-        var zeroVarianceSkipped: [(groupID: String, lag: Int)]
+        var stale: [(group: RolloutGroupMessage, lag: Int)]
+        var zeroVarianceSkipped: [(group: RolloutGroupMessage, lag: Int)]
         var zeroVarianceGroups: Int
         var handled: [KafkaConsumerMessage]
         var waited: Duration
@@ -215,7 +215,7 @@ struct GRPOStage: Sendable {
             }
             let lag = bound.lag(groupVersion: rollout.policyVersion, learnerVersion: state.version)
             guard bound.admits(groupVersion: rollout.policyVersion, learnerVersion: state.version) else {
-                g.stale.append((rollout.groupID, lag))
+                g.stale.append((rollout, lag))
                 worker.counters?.add("rl.dropped_stale")
                 continue
             }
@@ -223,7 +223,7 @@ struct GRPOStage: Sendable {
             if let first = totals.first, totals.allSatisfy({ $0 == first }) {
                 g.zeroVarianceGroups += 1
                 if config.skipZeroVariance {
-                    g.zeroVarianceSkipped.append((rollout.groupID, lag))
+                    g.zeroVarianceSkipped.append((rollout, lag))
                     continue
                 }
             }
@@ -324,7 +324,7 @@ struct GRPOStage: Sendable {
             learningRate: Double(lr), tokensPerSecond: Double(result.tokens) / max(computeSeconds, 1e-9),
             waitFraction: min(1, g.waited.seconds / max(wall, 1e-9)))
         let store = worker.store
-        let used = g.groups.map { (groupID: $0.message.rollout.groupID, lag: $0.lag) }
+        let used = g.groups.map { (group: $0.message.rollout, lag: $0.lag) }
         try await worker.client.transaction { tx in
             try await store.insertVersion(versionMessage, on: tx)
             try await store.insertStep(metrics, on: tx)
@@ -341,8 +341,8 @@ struct GRPOStage: Sendable {
             "lag.max": "\(lags?.max ?? 0)", "dropped.stale": "\(g.stale.count)", "from.version": "\(learnerVersionBefore)",
             "adapter.sha": "\(adapterSHA.prefix(12))", "wait.fraction": "\(metrics.waitFraction)",
         ])
-        return RLStepReport(step: state.step, version: state.version, groupIDs: used.map(\.groupID),
-                            droppedStale: g.stale.map(\.groupID), metrics: metrics,
+        return RLStepReport(step: state.step, version: state.version, groupIDs: used.map(\.group.groupID),
+                            droppedStale: g.stale.map(\.group.groupID), metrics: metrics,
                             seconds: (ContinuousClock.now - started).seconds)
     }
 

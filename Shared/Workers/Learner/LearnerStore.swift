@@ -107,22 +107,17 @@ struct LearnerStore: Sendable {
             """)
     }
 
-    /// Marks the groups a step used (and clears any earlier drop of the same id).
-    func markUsed(_ used: [(groupID: String, lag: Int)], step: Int, on db: some PostgresQueryable) async throws {
-        for (id, lag) in used {
-            try await db.execute("""
-                UPDATE rollout_groups SET used_at_step = \(step), lag = \(lag), dropped_reason = NULL
-                WHERE group_id = \(id) AND run_id = \(runID)
-                """)
+    /// Marks the groups a step used (and clears any earlier drop of the same id). The row is
+    /// written whole when the rollout worker has not written it yet.
+    func markUsed(_ used: [(group: RolloutGroupMessage, lag: Int)], step: Int, on db: some PostgresQueryable) async throws {
+        for (group, lag) in used {
+            try await db.execute(RolloutGroupRows.mark(group, runID: runID, lag: lag, usedAtStep: step, droppedReason: nil))
         }
     }
 
-    func markDropped(_ dropped: [(groupID: String, lag: Int)], reason: String, on db: some PostgresQueryable) async throws {
-        for (id, lag) in dropped {
-            try await db.execute("""
-                UPDATE rollout_groups SET dropped_reason = \(reason), lag = \(lag), used_at_step = NULL
-                WHERE group_id = \(id) AND run_id = \(runID)
-                """)
+    func markDropped(_ dropped: [(group: RolloutGroupMessage, lag: Int)], reason: String, on db: some PostgresQueryable) async throws {
+        for (group, lag) in dropped {
+            try await db.execute(RolloutGroupRows.mark(group, runID: runID, lag: lag, usedAtStep: nil, droppedReason: reason))
         }
     }
 

@@ -374,19 +374,7 @@ public final class RolloutWorker: Sendable {
     /// One row per group (a redelivered group changes nothing).
     private func recordGroups(_ groups: [RolloutGroupMessage]) async throws {
         guard !groups.isEmpty else { return }
-        var query: SQLQuery = """
-            INSERT INTO rollout_groups (group_id, run_id, prompt_id, policy_version, learner_incarnation, adapter_sha256,
-                                        worker_id, ticket, answers, tokens, sample_ms, sampled_at) VALUES
-            """
-        for (index, group) in groups.enumerated() {
-            let tokens = group.answers.reduce(0) { $0 + $1.tokens.count }
-            query = query + (index == 0 ? "" : ",") + """
-                (\(group.groupID), \(record.id), \(group.prompt.promptID), \(group.policyVersion),
-                 \(group.learnerIncarnation), \(group.adapterSHA), \(group.workerID), \(group.ticket),
-                 \(group.answers.count), \(tokens), \(group.sampleMilliseconds), \(group.sampledAt))
-                """
-        }
-        try await client.execute(query + " ON CONFLICT (group_id) DO NOTHING")
+        try await client.execute(RolloutGroupRows.insert(groups, runID: record.id))
     }
 
     /// `<prompt id>/t<ticket>` (see the type's comment for why the ticket is in it).
