@@ -173,19 +173,7 @@ final class LearnerBench: Sendable {
 
     /// Reads `topic` from the start in a fresh group until `count` messages arrived (or the timeout).
     func read(_ topic: String, count: Int, timeout: Duration = .seconds(20)) async throws -> [KafkaConsumerMessage] {
-        let consumer = try KafkaConsumer(
-            configuration: kafka,
-            consumer: KafkaConsumerConfiguration(groupID: "test.reader.\(UUID().uuidString.prefix(8))",
-                                                 sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(500)),
-            topics: [topic], logger: Self.logger)
-        var received: [KafkaConsumerMessage] = []
-        let deadline = ContinuousClock.now + timeout
-        while received.count < count, ContinuousClock.now < deadline {
-            guard let batch = try await consumer.nextBatch(maxCount: 500, maxWait: .milliseconds(200)) else { break }
-            received += batch
-        }
-        await consumer.close()
-        return received
+        try await readTopic(topic, kafka: kafka, count: count, timeout: timeout, logger: Self.logger)
     }
 
     func learner(_ options: LearnerOptions = LearnerOptions(pollWait: .milliseconds(100))) -> LearnerWorker {

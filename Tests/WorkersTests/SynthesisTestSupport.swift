@@ -87,19 +87,7 @@ final class CatalogueBench: Sendable {
     /// Reads `topic` from the start in a fresh group until `count` messages arrived or
     /// `timeout` passed.
     func read(_ topic: String, atLeast count: Int, timeout: Duration) async throws -> [KafkaConsumerMessage] {
-        let consumer = try KafkaConsumer(
-            configuration: kafka,
-            consumer: KafkaConsumerConfiguration(groupID: "test.synthesis.\(UUID().uuidString.prefix(8))",
-                                                 sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(500)),
-            topics: [topic], logger: Self.logger)
-        var received: [KafkaConsumerMessage] = []
-        let deadline = ContinuousClock.now + timeout
-        while received.count < count, ContinuousClock.now < deadline {
-            guard let batch = try await consumer.nextBatch(maxCount: 1_000, maxWait: .milliseconds(200)) else { break }
-            received += batch
-        }
-        await consumer.close()
-        return received
+        try await readTopic(topic, kafka: kafka, count: count, timeout: timeout, logger: Self.logger)
     }
 
     func count(_ sql: SQLQuery) async throws -> Int {
