@@ -96,7 +96,7 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
         }
     }
 
-    /// The statement with `$1...$n` placeholders and the values in order.
+    /// The statement with `$1...$n` parameter markers and the values in order.
     public func rendered() throws -> (sql: String, binds: [SQLValue?]) {
         if let buildError { throw buildError }
         var sql = ""
@@ -112,7 +112,7 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
         return (sql, binds)
     }
 
-    /// The SQL with placeholders; values are never shown.
+    /// The SQL with parameter markers; values are never shown.
     public var description: String {
         (try? rendered().sql) ?? "<query with an unencodable value>"
     }

@@ -11,7 +11,7 @@ private func answerText(_ final: String) -> String {
     "<thinking> asymmetric, several colours </thinking> <final diagnosis> \(final) </final diagnosis>"
 }
 
-/// A rollout group as a worker would publish it (tokens and log-probs are placeholders of the right length).
+/// A rollout group as a worker would publish it (tokens and log-probs are stand-ins of the right length).
 private func rolloutGroup(_ id: String, run: String, texts: [String], version: Int = 3) -> RolloutGroupMessage {
     let prompt = RLPromptMessage(promptID: "\(id)-prompt", runID: run, epoch: 0,
                                  item: rolloutTestItem(id: "\(id)-item", imageSHA: String(repeating: "0", count: 64)))

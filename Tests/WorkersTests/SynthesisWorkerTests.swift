@@ -102,7 +102,7 @@ struct SynthesisWorkerTests {
 struct SynthesisBuilderTests {
     @Test func selectionIsNestedAcrossLimits() throws {
         let items = (0..<20).map { i in
-            EvaluationSuiteItem(suite: .disease, datasetID: "d", item: placeholderItem(caseID: "case-\(i)"))
+            EvaluationSuiteItem(suite: .disease, datasetID: "d", item: fixtureItem(caseID: "case-\(i)"))
         }
         let three = EvaluationSelection.select(items, seed: 9, limit: 3).map(\.item.caseID)
         let eight = EvaluationSelection.select(items, seed: 9, limit: 8).map(\.item.caseID)
@@ -111,7 +111,7 @@ struct SynthesisBuilderTests {
         #expect(EvaluationSelection.select(items, seed: 10, limit: 3).map(\.item.caseID) != three)
     }
 
-    private func placeholderItem(caseID: String) -> QuestionItem {
+    private func fixtureItem(caseID: String) -> QuestionItem {
         QuestionItem(id: caseID, kind: .disease, purpose: .evaluation, caseID: caseID, dataset: "d", imageSHA: "x",
                      question: "q", options: [], prompt: "p", correctLetter: "A", groundTruth: nil,
                      groundTruthCondition: .benign, path: [], answerFormat: .letterOnly, normalisation: .finestOption, seed: 9)
