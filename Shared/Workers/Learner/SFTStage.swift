@@ -20,6 +20,19 @@ struct SFTStage: Sendable {
         var mergedSHA: String
     }
 
+    /// One replayed base example per this many trajectories in every SFT batch. The SFT
+    /// targets end in `<diagnosis>` while RL and evaluation ask for `<final diagnosis>`;
+    /// without some of the base's answer-format examples a nano model forgets that format
+    /// during SFT (seen in a quick-profile run: every RL answer failed the strict format).
+    static let trajectoriesPerReplayedExample = 3
+
+    /// A supervised example: what the image is, what is asked, what the answer is.
+    struct Example: Sendable {
+        var imageSHA: String
+        var prompt: String
+        var answer: String
+    }
+
     /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
     func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
         let logger = worker.logger
@@ -78,6 +91,14 @@ struct SFTStage: Sendable {
         try await worker.executor.run { try model.attach(adapter) }
         let optimizer = AdamW(layout: adapter.layout)
         let items = byID.keys.sorted().map { byID[$0]! }
+            .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
+        // The base's own answer-format examples, replayed alongside the trajectories.
+        let knowledge = try KnowledgeBase.load()
+        let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
+                                                                  limit: worker.options.maxVisualCases)
+        let replay = visualCases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
+            .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
+        var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         let perEpoch = items.isEmpty ? 0 : (items.count + config.batchSize - 1) / config.batchSize
         let total = perEpoch * config.sftEpochs
         let schedule = LearningRateSchedule(maxLR: Float(config.sftLearningRate), minLR: Float(config.sftLearningRate) * 0.1,
@@ -94,8 +115,12 @@ struct SFTStage: Sendable {
                     return nil
                 }
                 let started = ContinuousClock.now
-                let batch = Array(order[start..<min(order.count, start + config.batchSize)])
-                let encoded = batch.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.target, reserve: reserve) }
+                var batch = Array(order[start..<min(order.count, start + config.batchSize)])
+                if !replay.isEmpty {
+                    let count = max(1, batch.count / Self.trajectoriesPerReplayedExample)
+                    batch += (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
+                }
+                let encoded = batch.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
                 let pixels = try await images.batch(batch.map(\.imageSHA))
                 let lr = schedule.learningRate(at: step)
                 let dropoutSeed = rng.next()
