@@ -304,18 +304,25 @@ struct StoreIntegrationTests {
 
     @Test func cancelledWaiterLeavesThePool() async throws {
         let client = try PostgresClient(url: try await TestCluster.freshDatabase(), maxConnections: 1, logger: logger)
+        // The holder keeps the only connection until the test releases it, so the waiter
+        // can only wait, however the tasks happen to be scheduled.
+        let (held, heldSignal) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseSignal) = AsyncStream.makeStream(of: Void.self)
         let holder = Task {
             try await client.withConnection { connection in
-                try await connection.query("SELECT pg_sleep(0.5)").count
+                heldSignal.yield()
+                for await _ in release { break }
+                return try await connection.query("SELECT 1 AS v").count
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        for await _ in held { break }
         let waiter = Task {
             try await client.withConnection { connection in try await connection.backendPID() }
         }
         try await Task.sleep(for: .milliseconds(50))
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
+        releaseSignal.yield()
         #expect(try await holder.value == 1)
         // The single connection went back to the pool and serves the next caller.
         #expect(try await client.query("SELECT 7 AS v").first?.decode("v", as: Int.self) == 7)
