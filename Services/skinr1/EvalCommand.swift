@@ -26,9 +26,13 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "BLAS threads.")
     var blasThreads: Int = 2
 
+    @Option(help: "Print this many answers of every suite (prompt's item id, chosen and correct letter, answer text).")
+    var showAnswers: Int = 0
+
     func validate() throws {
         guard version >= 0 else { throw ValidationError("--version must be 0 or more") }
         guard batch >= 1, blasThreads >= 1 else { throw ValidationError("--batch and --blas-threads must be at least 1") }
+        guard showAnswers >= 0 else { throw ValidationError("--show-answers must be 0 or more") }
     }
 
     func run() async throws {
@@ -56,9 +60,20 @@ struct EvalCommand: AsyncParsableCommand {
         let result = try await PolicyEvaluator(client: client, logger: logger)
             .evaluate(policy, items: items, maxNewTokens: record.config.maxNewTokens, batchSize: batch)
         try await store.write(runID: run, policy: policy, values: result.values)
+        if showAnswers > 0 { printAnswers(items: items, result: result) }
         Console.line(EvaluationTable.versionSummary(result.values))
         Console.line(String(format: "load %.2f s, decode %.2f s (%d items, %.1f items/s, %d tokens)",
                             result.loadSeconds, result.decodeSeconds, result.outcomes.count,
                             Double(result.outcomes.count) / max(result.decodeSeconds, 1e-9), result.generatedTokens))
+    }
+
+    private func printAnswers(items: [EvaluationSuiteItem], result: VersionEvaluation) {
+        var shown: [EvaluationSuite: Int] = [:]
+        for (index, outcome) in result.outcomes.enumerated() where shown[outcome.suite, default: 0] < showAnswers {
+            shown[outcome.suite, default: 0] += 1
+            let chosen = outcome.chosenLetter ?? "format failure"
+            Console.line("[\(outcome.suite.rawValue)] \(items[index].item.id): chose \(chosen), correct \(outcome.correctLetter)")
+            Console.line("    \(result.answers[index].replacingOccurrences(of: "\n", with: " "))")
+        }
     }
 }

@@ -143,6 +143,13 @@ public enum PromptText {
         }
     }
 
+    /// An answer in the RL format: reasoning, then the letter (and the condition when the
+    /// question asks for it) inside `<final diagnosis>`.
+    public static func answer(thinking: String, letter: String, condition: LesionCondition?) -> String {
+        let final = condition.map { "\(letter), \($0.text)" } ?? letter
+        return "\(thinkingOpen) \(thinking) \(thinkingClose) \(finalOpen) \(final) \(finalClose)"
+    }
+
     /// The full prompt: stem, one option per line ("A: text"), instructions.
     public static func prompt(question: String, options: [QuestionOption], format: AnswerFormat) -> String {
         ([question] + options.map { "\($0.letter): \($0.text)" } + [instructions(for: format)]).joined(separator: "\n")

@@ -30,8 +30,11 @@ public struct Trajectory: Codable, Sendable, Equatable {
     public var caseID: String
     public var imageSHA: String
     public var prompt: String
-    /// `<thinking> ... </thinking> <diagnosis> ... </diagnosis>`
+    /// `<thinking> ... </thinking> <diagnosis> ... </diagnosis>`, or the RL answer format for
+    /// a trajectory posed as a question (`TrajectorySynthesizer.posed`).
     public var target: String
+    /// The reasoning inside `<thinking>`.
+    public var thinking: String
     public var finalDiagnosis: NodeID
     /// The diagnosis the reasoning starts from (d_p).
     public var primaryDiagnosis: NodeID
@@ -41,13 +44,15 @@ public struct Trajectory: Codable, Sendable, Equatable {
     public var otherCaseID: String?
 
     public init(id: String, type: TrajectoryType, caseID: String, imageSHA: String, prompt: String, target: String,
-                finalDiagnosis: NodeID, primaryDiagnosis: NodeID, differentialDiagnosis: NodeID?, otherCaseID: String?) {
+                thinking: String, finalDiagnosis: NodeID, primaryDiagnosis: NodeID, differentialDiagnosis: NodeID?,
+                otherCaseID: String?) {
         self.id = id
         self.type = type
         self.caseID = caseID
         self.imageSHA = imageSHA
         self.prompt = prompt
         self.target = target
+        self.thinking = thinking
         self.finalDiagnosis = finalDiagnosis
         self.primaryDiagnosis = primaryDiagnosis
         self.differentialDiagnosis = differentialDiagnosis
@@ -129,23 +134,39 @@ public struct TrajectoryError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { "case \(caseID): \(message)" }
 }
 
+/// How much a trajectory's reasoning says.
+public enum TrajectoryStyle: String, Codable, Sendable, CaseIterable {
+    /// Findings, the rule, the clinical context, the comparison (the comparator's text) and
+    /// the taxonomy completion: several hundred tokens, for policies with a long context.
+    case full
+    /// The visible findings and the conclusion in one or two sentences (a type 2 or 3 names
+    /// the look-alike and what it would show instead; the comparator is not called): a few
+    /// dozen tokens, so that a small policy's answer fits its context and the answer budget
+    /// of RL and evaluation, and ends with its tags instead of being cut.
+    case compact
+}
+
 /// Synthesises SFT trajectories of types 1-3 from textbook cases, rules and the DDx graph.
 public struct TrajectorySynthesizer: Sendable {
     public let taxonomy: Taxonomy
     public let graph: DDxGraph
     public let rules: [NodeID: DiagnosticRule]
     public let comparator: any Comparator
+    public let style: TrajectoryStyle
 
     public init(taxonomy: Taxonomy, graph: DDxGraph, rules: [NodeID: DiagnosticRule],
-                comparator: any Comparator = TemplateComparator()) {
+                comparator: any Comparator = TemplateComparator(), style: TrajectoryStyle = .full) {
         self.taxonomy = taxonomy
         self.graph = graph
         self.rules = rules
         self.comparator = comparator
+        self.style = style
     }
 
-    public init(knowledge: KnowledgeBase, comparator: any Comparator = TemplateComparator()) {
-        self.init(taxonomy: knowledge.taxonomy, graph: knowledge.graph, rules: knowledge.rules, comparator: comparator)
+    public init(knowledge: KnowledgeBase, comparator: any Comparator = TemplateComparator(),
+                style: TrajectoryStyle = .full) {
+        self.init(taxonomy: knowledge.taxonomy, graph: knowledge.graph, rules: knowledge.rules, comparator: comparator,
+                  style: style)
     }
 
     /// One trajectory of the given type for `primary` (the case i of METHOD 3.3), drawing the
@@ -160,7 +181,7 @@ public struct TrajectorySynthesizer: Sendable {
             let dp = primary.label, dd = differentialCase.label
             let favoured = type == .differential ? dp : dd
             let request = try comparisonRequest(primary: dp, differential: dd, favoured: favoured, caseID: primary.caseID)
-            let rho = try await comparator.compare(request)
+            let rho = style == .full ? try await comparator.compare(request) : ""
             return type == .differential
                 ? differential(primary: primary, other: differentialCase, request: request, rho: rho, seed: seed)
                 : revision(primary: primary, truth: differentialCase, request: request, rho: rho, seed: seed)
@@ -171,10 +192,13 @@ public struct TrajectorySynthesizer: Sendable {
     public func direct(_ item: TextbookCase, seed: UInt64) throws -> Trajectory {
         let rule = try rule(for: item.label, caseID: item.caseID)
         let completion = try completion(for: item.label, caseID: item.caseID)
-        let thinking = [findings(rule), rule.text, context(rule), completion.text].compactMap { $0 }.joined(separator: " ")
+        let thinking = switch style {
+        case .full: [findings(rule), rule.text, context(rule), completion.text].compactMap { $0 }.joined(separator: " ")
+        case .compact: "\(shownFindings(rule)) These findings indicate \(completion.diagnosisName)."
+        }
         return Trajectory(id: Self.trajectoryID(.direct, caseID: item.caseID, seed: seed), type: .direct,
                           caseID: item.caseID, imageSHA: item.imageSHA, prompt: PromptText.trajectoryInstruction,
-                          target: Self.target(thinking: thinking, completion: completion),
+                          target: Self.target(thinking: thinking, completion: completion), thinking: thinking,
                           finalDiagnosis: item.label, primaryDiagnosis: item.label, differentialDiagnosis: nil, otherCaseID: nil)
     }
 
@@ -207,14 +231,20 @@ public struct TrajectorySynthesizer: Sendable {
     private func differential(primary: TextbookCase, other: TextbookCase, request: ComparisonRequest, rho: String,
                               seed: UInt64) -> Trajectory {
         let completion = taxonomy.completion(for: primary.label)!
-        let thinking = [
-            findings(request.primaryRule), request.primaryRule.text, context(request.primaryRule),
-            "A look-alike to rule out is \(request.differentialName): \(request.differentialRule.text)",
-            rho, completion.text,
-        ].compactMap { $0 }.joined(separator: " ")
+        let thinking = switch style {
+        case .full: [
+                findings(request.primaryRule), request.primaryRule.text, context(request.primaryRule),
+                "A look-alike to rule out is \(request.differentialName): \(request.differentialRule.text)",
+                rho, completion.text,
+            ].compactMap { $0 }.joined(separator: " ")
+        case .compact:
+            "\(shownFindings(request.primaryRule)) These findings indicate \(request.primaryName) rather than "
+                + "\(request.differentialName)\(wouldShow(request))."
+        }
         return Trajectory(id: Self.trajectoryID(.differential, caseID: primary.caseID, seed: seed), type: .differential,
                           caseID: primary.caseID, imageSHA: primary.imageSHA, prompt: PromptText.trajectoryInstruction,
-                          target: Self.target(thinking: thinking, completion: completion), finalDiagnosis: primary.label,
+                          target: Self.target(thinking: thinking, completion: completion), thinking: thinking,
+                          finalDiagnosis: primary.label,
                           primaryDiagnosis: primary.label, differentialDiagnosis: other.label, otherCaseID: other.caseID)
     }
 
@@ -222,17 +252,23 @@ public struct TrajectorySynthesizer: Sendable {
     private func revision(primary: TextbookCase, truth: TextbookCase, request: ComparisonRequest, rho: String,
                           seed: UInt64) -> Trajectory {
         let completion = taxonomy.completion(for: truth.label)!
-        let thinking = [
-            "At first sight this suggests \(request.primaryName): \(request.primaryRule.text)",
-            "Checking that impression against the findings: \(findings(request.differentialRule))",
-            rho,
-            "Revised diagnosis: \(request.differentialName). \(request.differentialRule.text)",
-            context(request.differentialRule), completion.text,
-        ].compactMap { $0 }.joined(separator: " ")
+        let thinking = switch style {
+        case .full: [
+                "At first sight this suggests \(request.primaryName): \(request.primaryRule.text)",
+                "Checking that impression against the findings: \(findings(request.differentialRule))",
+                rho,
+                "Revised diagnosis: \(request.differentialName). \(request.differentialRule.text)",
+                context(request.differentialRule), completion.text,
+            ].compactMap { $0 }.joined(separator: " ")
+        case .compact:
+            "It may look like \(request.primaryName)\(wouldShow(request)). \(shownFindings(request.differentialRule)) "
+                + "So the diagnosis is \(request.differentialName)."
+        }
         return Trajectory(id: Self.trajectoryID(.revision, caseID: truth.caseID, seed: seed, salt: primary.caseID),
                           type: .revision, caseID: truth.caseID, imageSHA: truth.imageSHA,
                           prompt: PromptText.trajectoryInstruction,
-                          target: Self.target(thinking: thinking, completion: completion), finalDiagnosis: truth.label,
+                          target: Self.target(thinking: thinking, completion: completion), thinking: thinking,
+                          finalDiagnosis: truth.label,
                           primaryDiagnosis: primary.label, differentialDiagnosis: truth.label, otherCaseID: primary.caseID)
     }
 
@@ -250,6 +286,50 @@ public struct TrajectorySynthesizer: Sendable {
         shown.append(.sizeMillimetres(a.sizeMillimetres))
         if a.multiplicity != .solitary { shown.append(.multiplicity(a.multiplicity)) }
         return "Findings: " + VisualHallmark.list(shown.map(\.phrase)) + "."
+    }
+
+    /// The compact findings: "The image shows ..." with only what stands out (colours, any
+    /// asymmetry or irregular border, the structures present, a raised surface, the size).
+    func shownFindings(_ rule: DiagnosticRule) -> String {
+        let a = rule.hallmarks
+        var shown: [VisualHallmark] = [.palette(a.palette)]
+        if a.asymmetry.midpoint >= 0.3 { shown.append(.asymmetry(a.asymmetry)) }
+        if a.borderIrregularity.midpoint >= 0.3 { shown.append(.borderIrregularity(a.borderIrregularity)) }
+        if a.pigmentNetwork != .absent { shown.append(.pigmentNetwork(a.pigmentNetwork)) }
+        if a.dotsGlobules != .absent { shown.append(.dotsGlobules(a.dotsGlobules)) }
+        if a.streaks != .absent { shown.append(.streaks(a.streaks)) }
+        if a.blueWhiteVeil { shown.append(.blueWhiteVeil(true)) }
+        if a.vessels != VesselType.none { shown.append(.vessels(a.vessels)) }
+        if a.scaleCrust != ScaleCrust.none { shown.append(.scaleCrust(a.scaleCrust)) }
+        if a.surface != .flat { shown.append(.surface(a.surface)) }
+        shown.append(.sizeMillimetres(a.sizeMillimetres))
+        if a.multiplicity != .solitary { shown.append(.multiplicity(a.multiplicity)) }
+        return "The image shows " + VisualHallmark.list(shown.map(\.phrase)) + "."
+    }
+
+    /// ", which would show X and Y": the first two hallmarks in which the diagnosis argued
+    /// against differs from the favoured one (empty when their hallmarks agree).
+    func wouldShow(_ request: ComparisonRequest) -> String {
+        let kinds = request.favouredRule.hallmarks.differingKinds(from: request.otherRule.hallmarks).prefix(2)
+        guard !kinds.isEmpty else { return "" }
+        return ", which would show " + VisualHallmark.list(kinds.map { request.otherRule.hallmarks.hallmark($0).phrase })
+    }
+
+    /// `trajectory` posed as the multiple-choice `item` about its own image (METHOD 3.4's RL
+    /// answer format): the item's prompt, the same reasoning, then the letter of the item's
+    /// correct option and the lesion condition. Teaches a small policy that the diagnosis it
+    /// reasons to is answered by the letter of the option that names it.
+    public func posed(_ trajectory: Trajectory, as item: QuestionItem) throws -> Trajectory {
+        guard item.imageSHA == trajectory.imageSHA, item.groundTruth == trajectory.finalDiagnosis else {
+            throw TrajectoryError(caseID: trajectory.caseID,
+                                  message: "question \(item.id) is about another image or diagnosis than trajectory \(trajectory.id)")
+        }
+        let condition: LesionCondition? = item.answerFormat == .letterAndCondition ? item.groundTruthCondition : nil
+        var posed = trajectory
+        posed.id = trajectory.id + "-q"
+        posed.prompt = item.prompt
+        posed.target = PromptText.answer(thinking: trajectory.thinking, letter: item.correctLetter, condition: condition)
+        return posed
     }
 
     func context(_ rule: DiagnosticRule) -> String? {

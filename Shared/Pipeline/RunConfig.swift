@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 
 /// Which stages an experiment arm runs (METHOD.md 7: base, SFT only, RL without SFT, Skin-R1).
@@ -33,6 +34,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
     // SFT (METHOD.md 6.1).
     public var sftEpochs: Int
     public var sftLearningRate: Double
+    /// How much the trajectories say (nil in runs recorded before this knob: full).
+    public var trajectoryStyle: TrajectoryStyle?
+    /// Whether every trajectory is also posed as a multiple-choice question in the RL
+    /// answer format and trained on too (nil in older runs: no).
+    public var posedTrajectories: Bool?
+
+    public var style: TrajectoryStyle { trajectoryStyle ?? .full }
+    public var posesTrajectories: Bool { posedTrajectories ?? false }
 
     // GRPO (METHOD.md 6.2, 6.3).
     public var rlSteps: Int
@@ -70,6 +79,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
             stalenessBound: 1, objective: "decoupled", aggregation: "sequence-mean", clipEpsilon: 0.2, klBeta: 0.04,
             behaviourWeightCap: 2.0, skipZeroVariance: false, promptEpochs: 1,
             checkpointEvery: 2, evalEvery: 2, evalItemsPerSuite: 8)
+        // The profiles train micro and nano policies (a 240-token context at most): short
+        // trajectories, also posed as questions, so that SFT teaches the answer RL and
+        // evaluation ask for (METHOD.md 3.4) instead of reasoning that is cut off.
+        config.trajectoryStyle = .compact
+        config.posedTrajectories = true
         switch name {
         case "smoke":
             break

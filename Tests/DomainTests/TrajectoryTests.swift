@@ -96,4 +96,58 @@ import Testing
         let direct = try await failing.synthesize(.direct, primary: primary, cases: cases, seed: 1)
         #expect(direct.finalDiagnosis == "ak")
     }
+
+    // MARK: compact style and posed trajectories
+
+    @Test func compactTrajectoriesAreShortEndInTheirTagsAndNeverCallTheComparator() async throws {
+        let compact = TrajectorySynthesizer(knowledge: try Fixture.knowledge(), comparator: Failing(), style: .compact)
+        let ak = cases.first { $0.label == "ak" }!
+        let direct = try await compact.synthesize(.direct, primary: ak, cases: cases, seed: 1)
+        #expect(direct.thinking.hasPrefix("The image shows "))
+        #expect(direct.thinking.hasSuffix("These findings indicate Actinic keratosis."))
+        let (thinking, diagnosis) = try #require(thinkingAndDiagnosis(direct.target))
+        #expect(thinking == " \(direct.thinking) ")
+        #expect(diagnosis.contains("Actinic keratosis; families: Precancerous keratinocytic lesion; condition: precancerous in situ"))
+
+        let differential = try await compact.synthesize(.differential, primary: ak, cases: cases, seed: 2)
+        #expect(differential.thinking.contains("indicate Actinic keratosis rather than Bowen disease, which would show "))
+        let revision = try await compact.synthesize(.revision, primary: ak, cases: cases, seed: 3)
+        #expect(revision.thinking.hasPrefix("It may look like Actinic keratosis"))
+        #expect(revision.thinking.hasSuffix("So the diagnosis is Bowen disease."))
+        #expect(revision.finalDiagnosis == "bowen")
+
+        let full = try await synthesizer.synthesize(.differential, primary: ak, cases: cases, seed: 2)
+        #expect(differential.thinking.count * 3 < full.thinking.count, "compact reasoning is a fraction of the full one")
+        #expect(differential.id == full.id, "the style does not change which trajectory it is")
+    }
+
+    @Test func aPosedTrajectoryAnswersItsQuestionForTheFullReward() async throws {
+        let knowledge = try Fixture.knowledge()
+        let compact = TrajectorySynthesizer(knowledge: knowledge, style: .compact)
+        let builder = QuestionBuilder(taxonomy: knowledge.taxonomy, graph: knowledge.graph)
+        let questionCases = Fixture.cases()
+        let terms = DatasetPathTerms(cases: questionCases, taxonomy: knowledge.taxonomy)
+        for label in ["ssm", "ak", "nevus"] {
+            let primary = cases.first { $0.label == label }!
+            let trajectory = try await compact.synthesize(.direct, primary: primary, cases: cases, seed: 4)
+            let asked = QuestionCase(caseID: trajectory.caseID, dataset: "TOY", label: trajectory.finalDiagnosis,
+                                     imageSHA: trajectory.imageSHA)
+            for item in [try builder.diseaseItem(for: asked, pathTerms: terms, seed: 5), try builder.ddxItem(for: asked, seed: 5),
+                         try builder.conditionItem(for: asked, seed: 5)] {
+                let posed = try compact.posed(trajectory, as: item)
+                #expect(posed.prompt == item.prompt && posed.imageSHA == trajectory.imageSHA)
+                #expect(posed.id == trajectory.id + "-q")
+                let reward = SkinR1Reward.score(answer: posed.target, item: item)
+                #expect(reward.format == 1, "\(posed.target)")
+                #expect(reward.granularity == GranularityReward.maximum)
+                #expect(reward.total == 2.0, "\(item.kind): \(posed.target)")
+                #expect(posed.target.contains(trajectory.thinking))
+            }
+        }
+        // A question about another image is refused.
+        let nevus = cases.first { $0.label == "nevus" }!
+        let trajectory = try await compact.synthesize(.direct, primary: nevus, cases: cases, seed: 4)
+        let other = try builder.ddxItem(for: QuestionCase(caseID: "x", dataset: "TOY", label: "nevus", imageSHA: "another"), seed: 1)
+        #expect(throws: TrajectoryError.self) { try compact.posed(trajectory, as: other) }
+    }
 }

@@ -49,6 +49,20 @@ struct SynthesisWorkerTests {
             let first = try PipelineTopics.trajectories.decode(try #require(trajectoryMessages.first).value)
             #expect(first.trajectoryID.hasPrefix(run.id + ":"))
             #expect(first.target.contains(PromptText.diagnosisOpen))
+            // The profile poses every trajectory as a question too: one posed form per trajectory,
+            // in the RL answer format, on the same image.
+            #expect(run.config.posesTrajectories)
+            let posed = try await bench.client.query("""
+                SELECT p.prompt, p.target, p.image_sha256 = t.image_sha256 AS same_image
+                FROM trajectories p JOIN trajectories t ON t.id || '-q' = p.id
+                WHERE p.run_id = \(run.id)
+                """)
+            #expect(posed.count * 2 == report.trajectories)
+            #expect(try posed.allSatisfy { row in
+                try row.decode("same_image", as: Bool.self)
+                    && row.decode("prompt", as: String.self).contains("\nA: ")
+                    && row.decode("target", as: String.self).contains(PromptText.finalOpen)
+            })
 
             // Prompts: two epochs of the training split, each in its own order.
             let trainCases = try await bench.count("""

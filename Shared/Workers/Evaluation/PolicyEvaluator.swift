@@ -10,6 +10,8 @@ import Synchronization
 public struct VersionEvaluation: Sendable {
     public var policy: PublishedPolicy
     public var outcomes: [EvaluationOutcome]
+    /// The decoded answer texts, in the order of `outcomes`.
+    public var answers: [String]
     public var values: [SuiteMetricValue]
     /// Wall time of loading the weights and of decoding every item.
     public var loadSeconds: Double
@@ -57,6 +59,8 @@ public final class PolicyEvaluator: Sendable {
         let options = SamplingOptions(maxNewTokens: maxNewTokens, temperature: 0, seed: 0, stopToken: tokenizer.eos)
         var outcomes: [EvaluationOutcome] = []
         outcomes.reserveCapacity(items.count)
+        var answers: [String] = []
+        answers.reserveCapacity(items.count)
         var generated = 0
         let decodeStart = ContinuousClock.now
         for start in stride(from: 0, to: items.count, by: max(1, batchSize)) {
@@ -69,11 +73,12 @@ public final class PolicyEvaluator: Sendable {
             }
             for (entry, sample) in zip(batch, samples) {
                 outcomes.append(EvaluationOutcome.grade(entry, answer: sample.text))
+                answers.append(sample.text)
                 generated += sample.tokens.count
             }
         }
         let decodeSeconds = Self.seconds(ContinuousClock.now - decodeStart)
-        return VersionEvaluation(policy: policy, outcomes: outcomes, values: EvaluationMetrics.summarize(outcomes),
+        return VersionEvaluation(policy: policy, outcomes: outcomes, answers: answers, values: EvaluationMetrics.summarize(outcomes),
                                  loadSeconds: loadSeconds, decodeSeconds: decodeSeconds, generatedTokens: generated)
     }
 

@@ -20,10 +20,10 @@ struct SFTStage: Sendable {
         var mergedSHA: String
     }
 
-    /// One replayed base example per this many trajectories in every SFT batch. The SFT
-    /// targets end in `<diagnosis>` while RL and evaluation ask for `<final diagnosis>`;
-    /// without some of the base's answer-format examples a nano model forgets that format
-    /// during SFT (seen in a quick-profile run: every RL answer failed the strict format).
+    /// One replayed base example per this many trajectories in every SFT batch: the base's
+    /// letter-only questions about visible features keep the format of the lesion-condition
+    /// questions and the visual grounding that SFT on diagnoses alone wears away in a
+    /// small policy.
     static let trajectoriesPerReplayedExample = 3
 
     /// A supervised example: what the image is, what is asked, what the answer is.
@@ -99,6 +99,21 @@ struct SFTStage: Sendable {
         let replay = visualCases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
+        // A trajectory cut to fit the context teaches reasoning that never reaches its answer.
+        let cut = items.filter { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve).tokens.last != tokenizer.eos }
+        // Answers longer than the RL and evaluation budget are cut there too.
+        let answerLengths = items.map { codec.answerTokens($0.answer, promptLength: 0).count }.sorted()
+        logger.info("SFT examples", metadata: [
+            "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.count)",
+            "answer.tokens.median": "\(answerLengths.isEmpty ? 0 : answerLengths[answerLengths.count / 2])",
+            "answer.tokens.max": "\(answerLengths.last ?? 0)",
+            "answer.over_budget": "\(answerLengths.filter { $0 > config.maxNewTokens }.count)",
+            "answer.budget": "\(config.maxNewTokens)"])
+        if !cut.isEmpty {
+            logger.warning("trajectories longer than the policy's context are cut and lose their answer", metadata: [
+                "sft.cut": "\(cut.count)", "sft.examples": "\(items.count)", "model.text_capacity": "\(modelConfig.textCapacity)",
+                "hint": "use trajectoryStyle compact for small policies"])
+        }
         let perEpoch = items.isEmpty ? 0 : (items.count + config.batchSize - 1) / config.batchSize
         let total = perEpoch * config.sftEpochs
         let schedule = LearningRateSchedule(maxLR: Float(config.sftLearningRate), minLR: Float(config.sftLearningRate) * 0.1,

@@ -109,7 +109,8 @@ public enum VisualCorpus {
         var rng = SplitMix64(seed: seed, stream: "visual:\(item.caseID)")
         let a = item.appearance
         let findings = AppearanceSampler.findings(a)
-        let thinking = "\(PromptText.thinkingOpen) The image shows \(join(findings)). \(PromptText.thinkingClose)"
+        let seen = "The image shows \(join(findings))."
+        let thinking = "\(PromptText.thinkingOpen) \(seen) \(PromptText.thinkingClose)"
         var out: [VisualExample] = []
 
         func ask(_ question: String, correct: String, others: [String]) {
@@ -119,7 +120,7 @@ public enum VisualCorpus {
             let letter = letters[options.firstIndex(of: correct)!]
             let lines = zip(letters, options).map { "\($0): \($1)" }
             let prompt = ([question] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
-            let answer = "\(thinking) \(PromptText.finalOpen) \(letter) \(PromptText.finalClose)"
+            let answer = PromptText.answer(thinking: seen, letter: letter, condition: nil)
             out.append(VisualExample(imageSHA: item.imageSHA, prompt: prompt, answer: answer))
         }
 

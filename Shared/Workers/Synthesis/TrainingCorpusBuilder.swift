@@ -35,9 +35,18 @@ public struct TrainingCorpusBuilder: Sendable {
 
     /// Every type of trajectory from every textbook exemplar with a diagnosis node, in
     /// exemplar order. Exemplars a type cannot be made for are tallied and passed over.
-    public func trajectories(runID: String, textbook: [StoredCase], seed: UInt64,
+    /// With `posed`, each trajectory is followed by its posed form (`TrajectorySynthesizer.posed`):
+    /// a type 1 as a disease question over the textbook labels, a type 2 or 3 as a DDx
+    /// question whose options include the look-alike it argues against.
+    public func trajectories(runID: String, textbook: [StoredCase], seed: UInt64, posed: Bool = false,
                              skipped: inout SkipTally) async throws -> [RunTrajectory] {
         let exemplars = textbook.compactMap(\.textbookCase).sorted { $0.caseID < $1.caseID }
+        let datasetOf = Dictionary(textbook.map { ($0.id, $0.datasetID) }, uniquingKeysWith: { first, _ in first })
+        let questionCases = exemplars.map {
+            QuestionCase(caseID: $0.caseID, dataset: datasetOf[$0.caseID] ?? "textbook", label: $0.label, imageSHA: $0.imageSHA)
+        }
+        let pathTerms = DatasetPathTerms(cases: questionCases, taxonomy: questions.taxonomy)
+        let labels = Set(exemplars.map(\.label))
         var out: [RunTrajectory] = []
         var seen = Set<String>()
         for exemplar in exemplars {
@@ -47,8 +56,18 @@ public struct TrainingCorpusBuilder: Sendable {
                     let id = "\(runID):\(trajectory.id)"
                     guard seen.insert(id).inserted else { continue }
                     out.append(RunTrajectory(trajectoryID: id, trajectory: trajectory))
+                    guard posed else { continue }
+                    let question = QuestionCase(caseID: trajectory.caseID, dataset: datasetOf[trajectory.caseID] ?? "textbook",
+                                                label: trajectory.finalDiagnosis, imageSHA: trajectory.imageSHA)
+                    let item = try type == .direct
+                        ? questions.diseaseItem(for: question, pathTerms: pathTerms, seed: seed)
+                        : questions.ddxItem(for: question, caseLabels: labels, seed: seed ^ UInt64(type.rawValue))
+                    let asked = try synthesizer.posed(trajectory, as: item)
+                    out.append(RunTrajectory(trajectoryID: "\(runID):\(asked.id)", trajectory: asked))
                 } catch let error as TrajectoryError {
                     skipped.add("trajectory type \(type.rawValue): \(error.message)")
+                } catch let error as QuestionBuildError {
+                    skipped.add("posed trajectory type \(type.rawValue): \(error.code.rawValue)")
                 }
             }
         }

@@ -55,7 +55,8 @@ public struct TrajectorySynthesisWorker: Sendable {
         var report = SynthesisReport()
         let config = run.config
         let corpus = TrainingCorpusBuilder(questions: questions,
-                                           synthesizer: TrajectorySynthesizer(knowledge: knowledge, comparator: comparator))
+                                           synthesizer: TrajectorySynthesizer(knowledge: knowledge, comparator: comparator,
+                                                                              style: config.style))
 
         if try await run.milestone(.evalSuitesBuilt, on: client) == nil {
             let (training, ood) = try await client.withConnection { connection in
@@ -84,7 +85,7 @@ public struct TrajectorySynthesisWorker: Sendable {
                 throw SynthesisError("the catalogue holds no textbook exemplars: write the data first (skinr1 data synth)")
             }
             let trajectories = try await corpus.trajectories(runID: run.id, textbook: textbook, seed: config.seed,
-                                                             skipped: &report.skipped)
+                                                             posed: config.posesTrajectories, skipped: &report.skipped)
             try await storeTrajectories(trajectories)
             report.trajectories = trajectories.count
             for entry in trajectories { report.trajectoriesByType[entry.trajectory.type.rawValue, default: 0] += 1 }
