@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Domain", "Messaging"], path: "Tests/PipelineTests"),
-        .testTarget(name: "WorkersTests", dependencies: ["Workers", "TestSupport", "Store", "Messaging", "Pipeline"], path: "Tests/WorkersTests"),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "TestSupport", "Store", "Messaging", "Pipeline", "Training"], path: "Tests/WorkersTests"),
         .testTarget(name: "TrainingTests", dependencies: ["Training"], path: "Tests/TrainingTests"),
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),

@@ -288,31 +288,30 @@ public struct TrajectorySynthesizer: Sendable {
         return "Findings: " + VisualHallmark.list(shown.map(\.phrase)) + "."
     }
 
-    /// The compact findings: "The image shows ..." with only what stands out (colours, any
-    /// asymmetry or irregular border, the structures present, a raised surface, the size).
+    /// The compact findings: "The image shows ..." with the colours, at most two of the
+    /// most telling other hallmarks (structures first, then a raised surface, asymmetry, an
+    /// irregular border) and the size.
     func shownFindings(_ rule: DiagnosticRule) -> String {
         let a = rule.hallmarks
-        var shown: [VisualHallmark] = [.palette(a.palette)]
-        if a.asymmetry.midpoint >= 0.3 { shown.append(.asymmetry(a.asymmetry)) }
-        if a.borderIrregularity.midpoint >= 0.3 { shown.append(.borderIrregularity(a.borderIrregularity)) }
-        if a.pigmentNetwork != .absent { shown.append(.pigmentNetwork(a.pigmentNetwork)) }
-        if a.dotsGlobules != .absent { shown.append(.dotsGlobules(a.dotsGlobules)) }
-        if a.streaks != .absent { shown.append(.streaks(a.streaks)) }
-        if a.blueWhiteVeil { shown.append(.blueWhiteVeil(true)) }
-        if a.vessels != VesselType.none { shown.append(.vessels(a.vessels)) }
-        if a.scaleCrust != ScaleCrust.none { shown.append(.scaleCrust(a.scaleCrust)) }
-        if a.surface != .flat { shown.append(.surface(a.surface)) }
-        shown.append(.sizeMillimetres(a.sizeMillimetres))
-        if a.multiplicity != .solitary { shown.append(.multiplicity(a.multiplicity)) }
+        var telling: [VisualHallmark] = []
+        if a.blueWhiteVeil { telling.append(.blueWhiteVeil(true)) }
+        if a.streaks != .absent { telling.append(.streaks(a.streaks)) }
+        if a.vessels != VesselType.none { telling.append(.vessels(a.vessels)) }
+        if a.dotsGlobules != .absent { telling.append(.dotsGlobules(a.dotsGlobules)) }
+        if a.pigmentNetwork != .absent { telling.append(.pigmentNetwork(a.pigmentNetwork)) }
+        if a.scaleCrust != ScaleCrust.none { telling.append(.scaleCrust(a.scaleCrust)) }
+        if a.surface != .flat { telling.append(.surface(a.surface)) }
+        if a.asymmetry.midpoint >= 0.3 { telling.append(.asymmetry(a.asymmetry)) }
+        if a.borderIrregularity.midpoint >= 0.3 { telling.append(.borderIrregularity(a.borderIrregularity)) }
+        let shown = [VisualHallmark.palette(a.palette)] + telling.prefix(2) + [.sizeMillimetres(a.sizeMillimetres)]
         return "The image shows " + VisualHallmark.list(shown.map(\.phrase)) + "."
     }
 
-    /// ", which would show X and Y": the first two hallmarks in which the diagnosis argued
-    /// against differs from the favoured one (empty when their hallmarks agree).
+    /// ", which would show X": the first hallmark in which the diagnosis argued against
+    /// differs from the favoured one (empty when their hallmarks agree).
     func wouldShow(_ request: ComparisonRequest) -> String {
-        let kinds = request.favouredRule.hallmarks.differingKinds(from: request.otherRule.hallmarks).prefix(2)
-        guard !kinds.isEmpty else { return "" }
-        return ", which would show " + VisualHallmark.list(kinds.map { request.otherRule.hallmarks.hallmark($0).phrase })
+        guard let kind = request.favouredRule.hallmarks.differingKinds(from: request.otherRule.hallmarks).first else { return "" }
+        return ", which would show " + request.otherRule.hallmarks.hallmark(kind).phrase
     }
 
     /// `trajectory` posed as the multiple-choice `item` about its own image (METHOD 3.4's RL

@@ -99,7 +99,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
             config.rlSteps = 120
             config.rlLearningRate = 3e-4
             config.groupsPerStep = 4
-            config.maxNewTokens = 64
+            config.maxNewTokens = 96
             config.promptEpochs = 4
             config.checkpointEvery = 20
             config.evalEvery = 40

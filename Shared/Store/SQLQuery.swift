@@ -90,6 +90,12 @@ public struct SQLQuery: Sendable, ExpressibleByStringInterpolation, CustomString
             }
         }
 
+        /// Another query spliced in with its binds (numbered in place), e.g. a condition built apart.
+        public mutating func appendInterpolation(sql query: SQLQuery) {
+            fragments += query.fragments
+            if buildError == nil { buildError = query.buildError }
+        }
+
         /// Raw SQL text, spliced as is. Only for SQL written in this program, never for values.
         public mutating func appendInterpolation(unsafeSQL sql: String) {
             fragments.append(.sql(sql))

@@ -6,13 +6,15 @@ import PolicyRuntime
 import ServiceRuntime
 import Store
 import Testing
+import Training
 @testable import Workers
 
 private func worker(_ bench: RolloutBench, id: String, promptsPerBatch: Int = 4,
-                    counters: ServiceCounters = ServiceCounters()) -> RolloutWorker {
+                    counters: ServiceCounters = ServiceCounters(), leaseStaleAfter: Duration = .seconds(30)) -> RolloutWorker {
     RolloutWorker(record: bench.record, client: bench.client, kafka: bench.kafka,
                   settings: RolloutWorkerSettings(workerID: id, promptsPerBatch: promptsPerBatch,
-                                                  versionPoll: .milliseconds(100), fetchWait: .milliseconds(100)),
+                                                  versionPoll: .milliseconds(100), fetchWait: .milliseconds(100),
+                                                  leaseStaleAfter: leaseStaleAfter),
                   counters: counters, logger: RolloutBench.logger)
 }
 
@@ -129,7 +131,7 @@ struct RolloutWorkerTests {
             try await Task.sleep(for: .seconds(1.5))
             #expect(try await groups(in: bench) == 2)
             #expect((counters.snapshot["admission_waits"] ?? 0) >= 1)
-            let tickets = AdmissionTickets(runID: bench.record.id, window: .init(bound: .init(eta: 0), groupsPerStep: 2),
+            let tickets = AdmissionTickets(runID: bench.record.id, window: .init(bound: .init(eta: 0), groupsPerStep: 2), holder: "test",
                                            client: bench.client)
             #expect(try await tickets.issued() == 2)
 
@@ -153,6 +155,79 @@ struct RolloutWorkerTests {
             #expect(try rows.map { try $0.decode("ticket", as: Int.self) } == [1, 2, 3, 4, 5])
             #expect(try await tickets.issued() == 5)
             #expect((counters.snapshot["adapter_swaps"] ?? 0) == 3)
+        }
+    }
+
+    @Test func ticketsLeasedToAWorkerThatStoppedHeartbeatingComeBack() async throws {
+        let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6, eta: 0, groupsPerStep: 3)
+        try await RolloutBench.with(config: config) { bench in
+            let window = AdmissionWindow(bound: .init(eta: 0), groupsPerStep: 3)
+            let dead = AdmissionTickets(runID: bench.record.id, window: window, holder: "w-dead", client: bench.client)
+            let live = AdmissionTickets(runID: bench.record.id, window: window, holder: "w-live", client: bench.client)
+            try await bench.client.execute("""
+                INSERT INTO service_heartbeats (service, instance_id, host, pid, version, started_at, status)
+                VALUES ('rollout-generator', 'w-live', 'test', 1, 'test', now(), 'running')
+                """)
+            #expect(try await dead.take(2, learnerStep: 0) == 1...2)
+            #expect(try await live.take(5, learnerStep: 0) == 3...3, "the window holds three")
+            #expect(try await live.take(1, learnerStep: 0) == nil)
+            // Fresh leases stay, whoever holds them.
+            #expect(try await live.reclaimAbandoned(staleAfter: .seconds(30)) == 0)
+
+            try await bench.client.execute("""
+                UPDATE admission_leases SET taken_at = now() - interval '1 minute' WHERE run_id = \(bench.record.id)
+                """)
+            #expect(try await live.reclaimAbandoned(staleAfter: .seconds(30)) == 2, "only the silent holder's tickets")
+            #expect(try await live.reclaimAbandoned(staleAfter: .seconds(30)) == 0)
+            #expect(try await live.returned() == 2)
+            let leased = try await bench.client.query("""
+                SELECT ticket, instance_id FROM admission_leases WHERE run_id = \(bench.record.id) ORDER BY ticket
+                """).map { "\(try $0.decode("ticket", as: Int.self)):\(try $0.decode("instance_id", as: String.self))" }
+            #expect(leased == ["3:w-live"])
+
+            // The window reopens with new ticket numbers (never reused).
+            #expect(try await live.take(2, learnerStep: 0) == 4...5)
+            try await live.settle(3...4)
+            #expect(try await live.giveBack(5...5) == 1)
+            #expect(try await live.giveBack(5...5) == 0, "giving back twice returns nothing more")
+            #expect(try await live.returned() == 3)
+            #expect(try await live.issued() == 5)
+            // A holder whose last heartbeat says it stopped loses its leases too.
+            #expect(try await live.take(1, learnerStep: 0) == 6...6)
+            try await bench.client.execute("UPDATE service_heartbeats SET status = 'stopped' WHERE instance_id = 'w-live'")
+            try await bench.client.execute("""
+                UPDATE admission_leases SET taken_at = now() - interval '1 minute' WHERE run_id = \(bench.record.id)
+                """)
+            #expect(try await dead.reclaimAbandoned(staleAfter: .seconds(30)) == 1)
+        }
+    }
+
+    @Test func aWorkerRefusedAdmissionTakesBackTheTicketsOfADeadWorker() async throws {
+        // eta 0, 2 groups per step: a dead worker holds both tickets of step 0.
+        let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6, eta: 0, groupsPerStep: 2)
+        try await RolloutBench.with(config: config) { bench in
+            let policy = try await RolloutTestPolicy.make(on: bench.client)
+            let images = [try await bench.storeImage(shade: 90)]
+            let window = AdmissionWindow(bound: .init(eta: 0), groupsPerStep: 2)
+            let dead = AdmissionTickets(runID: bench.record.id, window: window, holder: "w-dead", client: bench.client)
+            #expect(try await dead.take(2, learnerStep: 0) == 1...2)
+            try await bench.publish(prompts: rolloutPrompts(2, run: bench.record, images: images))
+            try await policy.publishVersion(0, step: 0, adapter: 0, run: bench.record, capacity: 2, on: bench.client)
+            try await bench.record.mark(.rlStarted, detail: ["version": 0], on: bench.client)
+
+            let counters = ServiceCounters()
+            let rollout = worker(bench, id: "w1", promptsPerBatch: 2, counters: counters, leaseStaleAfter: .seconds(1))
+            let running = Task { try await rollout.run() }
+            #expect(try await bench.eventually { try await groups(in: bench) == 2 }, "the dead worker's tickets came back")
+            running.cancel()
+            try await running.value
+            #expect(counters.snapshot["tickets_reclaimed"] == 2)
+            let tickets = try await bench.client.query("""
+                SELECT ticket FROM rollout_groups WHERE run_id = \(bench.record.id) ORDER BY ticket
+                """).map { try $0.decode("ticket", as: Int.self) }
+            #expect(tickets == [3, 4])
+            #expect(try await bench.count("SELECT count(*)::bigint AS n FROM admission_leases WHERE run_id = \(bench.record.id)") == 0,
+                    "recorded groups end their leases")
         }
     }
 

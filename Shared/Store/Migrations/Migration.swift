@@ -29,5 +29,6 @@ public enum Migrations {
         migration0003,
         migration0004,
         migration0005,
+        migration0006,
     ]
 }

@@ -3,15 +3,22 @@ import Training
 
 /// The run's shared ticket counter of rollout admission (METHOD.md 6.3, table
 /// `admission_tickets`): every group sampled holds one ticket, and tickets are issued only
-/// while the count stays within the admission window of the learner's current step.
+/// while the tickets outstanding (`issued - returned`) stay within the admission window of
+/// the learner's current step. Each ticket is leased to the worker instance that took it
+/// (`admission_leases`) until its group is recorded; a worker that dies in between leaves
+/// a lease that any worker reclaims once the holder has stopped heartbeating, so the
+/// window does not stay shut on groups that will never come.
 public struct AdmissionTickets: Sendable {
     public let runID: String
     public let window: AdmissionWindow
+    /// The worker instance the tickets taken here are leased to (its heartbeat instance id).
+    public let holder: String
     private let client: PostgresClient
 
-    public init(runID: String, window: AdmissionWindow, client: PostgresClient) {
+    public init(runID: String, window: AdmissionWindow, holder: String, client: PostgresClient) {
         self.runID = runID
         self.window = window
+        self.holder = holder
         self.client = client
     }
 
@@ -21,20 +28,25 @@ public struct AdmissionTickets: Sendable {
         window.capacity(learnerVersion: learnerStep)
     }
 
-    /// Takes up to `count` tickets in one atomic update; returns their numbers (1-based,
-    /// consecutive), empty when the window is full. The row lock taken by `FOR UPDATE`
-    /// serialises workers, and the counter never passes `capacity`.
+    /// Takes up to `count` tickets in one statement and leases them to `holder`; returns
+    /// their numbers (1-based, consecutive, never reused), nil when the window is full. The
+    /// row lock taken by `FOR UPDATE` serialises workers.
     public func take(_ count: Int, learnerStep: Int) async throws -> ClosedRange<Int>? {
         guard count > 0 else { return nil }
         let capacity = self.capacity(learnerStep: learnerStep)
         let rows = try await client.query("""
-            WITH before AS (
-                SELECT issued FROM admission_tickets WHERE run_id = \(runID) FOR UPDATE
+            WITH counter AS (
+                SELECT issued, LEAST(\(count), \(capacity) - (issued - returned)) AS granted
+                FROM admission_tickets WHERE run_id = \(runID) FOR UPDATE
+            ), raised AS (
+                UPDATE admission_tickets AS t SET issued = t.issued + counter.granted
+                FROM counter WHERE t.run_id = \(runID) AND counter.granted > 0
+                RETURNING counter.issued AS previous, t.issued AS issued
+            ), leased AS (
+                INSERT INTO admission_leases (run_id, ticket, instance_id)
+                SELECT \(runID), n, \(holder) FROM raised, generate_series(raised.previous + 1, raised.issued) AS n
             )
-            UPDATE admission_tickets AS t SET issued = LEAST(before.issued + \(count), \(capacity))
-            FROM before
-            WHERE t.run_id = \(runID) AND before.issued < \(capacity)
-            RETURNING before.issued AS previous, t.issued AS issued
+            SELECT previous, issued FROM raised
             """)
         guard let row = rows.first else {
             if try await issued() == nil {
@@ -47,18 +59,55 @@ public struct AdmissionTickets: Sendable {
         return (previous + 1)...issued
     }
 
-    /// Gives back tickets taken for groups that will not be published (sampling failed),
-    /// so that the learner is not left waiting for groups that never come.
-    public func giveBack(_ count: Int) async throws {
-        guard count > 0 else { return }
+    /// The groups of `tickets` are recorded: their leases end (the tickets stay counted).
+    public func settle(_ tickets: ClosedRange<Int>) async throws {
         try await client.execute("""
-            UPDATE admission_tickets SET issued = GREATEST(issued - \(count), 0) WHERE run_id = \(runID)
+            DELETE FROM admission_leases WHERE run_id = \(runID) AND ticket BETWEEN \(tickets.lowerBound) AND \(tickets.upperBound)
             """)
     }
 
-    /// Tickets issued so far, nil when the run has no counter.
+    /// Gives back tickets taken for groups that will not be published (sampling failed),
+    /// so that the learner is not left waiting for groups that never come. Only tickets
+    /// still leased count, so giving back twice, or after a reclaim, returns nothing more.
+    @discardableResult
+    public func giveBack(_ tickets: ClosedRange<Int>) async throws -> Int {
+        try await returnLeases("ticket BETWEEN \(tickets.lowerBound) AND \(tickets.upperBound)")
+    }
+
+    /// Returns the tickets leased to instances that have not heartbeaten as running for
+    /// `staleAfter` and were taken at least that long ago; how many came back.
+    @discardableResult
+    public func reclaimAbandoned(staleAfter: Duration) async throws -> Int {
+        let seconds = Double(staleAfter.components.seconds) + Double(staleAfter.components.attoseconds) / 1e18
+        return try await returnLeases("""
+            l.taken_at < now() - make_interval(secs => \(seconds))
+            AND NOT EXISTS (
+                SELECT 1 FROM service_heartbeats h
+                WHERE h.instance_id = l.instance_id AND h.status IN ('starting', 'running')
+                  AND h.last_seen > now() - make_interval(secs => \(seconds)))
+            """)
+    }
+
+    private func returnLeases(_ condition: SQLQuery) async throws -> Int {
+        let rows = try await client.query("""
+            WITH gone AS (
+                DELETE FROM admission_leases AS l WHERE l.run_id = \(runID) AND \(sql: condition) RETURNING ticket
+            )
+            UPDATE admission_tickets SET returned = returned + (SELECT count(*) FROM gone)
+            WHERE run_id = \(runID)
+            RETURNING (SELECT count(*) FROM gone) AS returned
+            """)
+        return try rows.first?.decode("returned", as: Int.self) ?? 0
+    }
+
+    /// Tickets issued so far (ticket numbers handed out), nil when the run has no counter.
     public func issued() async throws -> Int? {
         try await client.query("SELECT issued FROM admission_tickets WHERE run_id = \(runID)").first?.decode("issued")
+    }
+
+    /// Tickets given back or reclaimed so far.
+    public func returned() async throws -> Int? {
+        try await client.query("SELECT returned FROM admission_tickets WHERE run_id = \(runID)").first?.decode("returned")
     }
 }
 

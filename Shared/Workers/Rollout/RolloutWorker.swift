@@ -25,14 +25,18 @@ public struct RolloutWorkerSettings: Sendable {
     /// Prompts the consumer may hold ahead of the worker (kept small: a worker waiting for
     /// admission should not hoard prompts that another worker could sample).
     public var prefetch: Int
+    /// A ticket leased to a worker that has not heartbeaten as running for this long is
+    /// taken back (the worker died before publishing its group).
+    public var leaseStaleAfter: Duration
 
     public init(workerID: String, promptsPerBatch: Int = 4, versionPoll: Duration = .milliseconds(200),
-                fetchWait: Duration = .milliseconds(250), prefetch: Int = 16) {
+                fetchWait: Duration = .milliseconds(250), prefetch: Int = 16, leaseStaleAfter: Duration = .seconds(30)) {
         self.workerID = workerID
         self.promptsPerBatch = max(1, promptsPerBatch)
         self.versionPoll = versionPoll
         self.fetchWait = fetchWait
         self.prefetch = max(1, prefetch)
+        self.leaseStaleAfter = leaseStaleAfter
     }
 }
 
@@ -136,10 +140,11 @@ public final class RolloutWorker: Sendable {
         let tickets = AdmissionTickets(
             runID: record.id,
             window: AdmissionWindow(bound: StalenessBound(eta: config.stalenessBound), groupsPerStep: config.groupsPerStep),
-            client: client)
+            holder: settings.workerID, client: client)
         var policy: Policy? = nil
         var queue: [Entry] = []
         var refusedAt: (step: Int, since: ContinuousClock.Instant)? = nil
+        var lastReclaim = ContinuousClock.now
         var failure: (any Error)? = nil
 
         do {
@@ -156,6 +161,18 @@ public final class RolloutWorker: Sendable {
                 // Refused admission: fetch nothing until a newer step widens the window.
                 if let refused = refusedAt {
                     if current.published.step <= refused.step {
+                        // Tickets of a worker that died mid-batch would keep the window shut.
+                        if ContinuousClock.now - lastReclaim >= settings.leaseStaleAfter / 2 {
+                            lastReclaim = ContinuousClock.now
+                            let reclaimed = try await tickets.reclaimAbandoned(staleAfter: settings.leaseStaleAfter)
+                            if reclaimed > 0 {
+                                counters.add("tickets_reclaimed", Int64(reclaimed))
+                                logger.warning("took back admission tickets of a worker that stopped before publishing", metadata: [
+                                    "tickets": "\(reclaimed)", "stale_after.s": "\(settings.leaseStaleAfter.components.seconds)"])
+                                refusedAt = nil
+                                continue
+                            }
+                        }
                         try await pause(settings.versionPoll)
                         continue
                     }
@@ -311,11 +328,12 @@ public final class RolloutWorker: Sendable {
             groups = try await sampleGroups(prompts, tickets: Array(tickets), policy: policy)
         } catch {
             // Nothing will be published under these tickets: give them back.
-            try? await admission.giveBack(tickets.count)
+            _ = try? await admission.giveBack(tickets)
             throw error
         }
         _ = try await producer.sendAll(groups.map { try PipelineTopics.rollouts.message(key: $0.groupID, value: $0) })
         try await recordGroups(groups)
+        try await admission.settle(tickets)
         try await consumer.commitProcessed(batch.map(\.message))
 
         let tokens = groups.reduce(0) { $0 + $1.answers.reduce(0) { $0 + $1.tokens.count } }
