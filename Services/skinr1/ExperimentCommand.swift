@@ -29,12 +29,12 @@ struct AblationCommand: AsyncParsableCommand {
         let signals = TerminationSignal()
         let ensemble = try await Ensemble(workdir: options.workdir, partitions: options.partitions, logger: logger)
         do {
-            let first = try RunConfig.profile(options.profile, arm: .skinR1, seed: options.seed)
+            let first = try options.config(arm: .skinR1)
             try await ensemble.prepareData(seed: first.seed, scale: CorpusScale(rawValue: first.dataScale) ?? .small)
             let driver = RunDriver(ensemble: ensemble, options: options, signals: signals)
             var runIDs: [String] = []
             for arm in [RunArm.skinR1, .rlOnly] {
-                let outcome = try await driver.run(try RunConfig.profile(options.profile, arm: arm, seed: options.seed))
+                let outcome = try await driver.run(try options.config(arm: arm))
                 guard outcome == .finished else {
                     try await ensemble.tearDown()
                     throw ExitCode(outcome == .interrupted ? 130 : 3)

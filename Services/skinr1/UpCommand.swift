@@ -40,7 +40,7 @@ struct UpCommand: AsyncParsableCommand {
         LoggingSetup.bootstrap(format: .human, level: .info)
         let logger = Logger(label: "skinr1.up")
         let signals = TerminationSignal()
-        let config = try RunConfig.profile(options.profile, arm: RunArm(rawValue: arm)!, seed: options.seed)
+        let config = try options.config(arm: RunArm(rawValue: arm)!)
         let ensemble = try await Ensemble(workdir: options.workdir, partitions: options.partitions, logger: logger)
         do {
             try await ensemble.prepareData(seed: config.seed, scale: CorpusScale(rawValue: config.dataScale) ?? .small)
@@ -85,12 +85,26 @@ struct RunOptions: ParsableArguments, Sendable {
     @Option(help: "Give up on a run after this many minutes (default: by profile).")
     var timeoutMinutes: Double?
 
+    @Option(name: .customLong("set"),
+            help: "Replace one knob of the profile, NAME=VALUE (repeatable; names as in runs.config), e.g. --set sftEpochs=3.")
+    var overrides: [String] = []
+
+    /// The profile's configuration for `arm`, with the `--set` knobs applied.
+    func config(arm: RunArm) throws -> RunConfig {
+        do {
+            return try RunConfig.profile(profile, arm: arm, seed: seed).overriding(overrides)
+        } catch let error as RunConfigError {
+            throw ValidationError(error.description)
+        }
+    }
+
     func check() throws {
         guard RunConfig.profiles.contains(profile) else {
             throw ValidationError("--profile must be one of \(RunConfig.profiles.joined(separator: ", ")), not '\(profile)'")
         }
         guard rolloutWorkers >= 1, scorers >= 1 else { throw ValidationError("--rollout-workers and --scorers must be at least 1") }
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+        _ = try config(arm: .skinR1)
     }
 
     var timeout: Duration {

@@ -94,7 +94,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
             config.pretrainSteps = 300
             config.pretrainLearningRate = 1e-3
             config.batchSize = 16
-            config.sftEpochs = 4
+            config.sftEpochs = 2
             config.sftLearningRate = 1e-3
             config.rlSteps = 120
             config.rlLearningRate = 3e-4
@@ -131,4 +131,50 @@ public struct RunConfig: Codable, Sendable, Equatable {
 public struct RunConfigError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension RunConfig {
+    /// This configuration with knobs replaced from `NAME=VALUE` settings (the field names of
+    /// `RunConfig`, e.g. `sftEpochs=3`, `trajectoryStyle=full`). Unknown names and values
+    /// of the wrong kind are errors that name the setting.
+    public func overriding(_ settings: [String]) throws -> RunConfig {
+        guard !settings.isEmpty else { return self }
+        let encoder = JSONEncoder()
+        guard var object = try JSONSerialization.jsonObject(with: encoder.encode(self)) as? [String: Any] else {
+            throw RunConfigError("run config does not encode as a JSON object")
+        }
+        var kinds: [String: Any] = [:]
+        for child in Mirror(reflecting: self).children { if let label = child.label { kinds[label] = child.value } }
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "=") else {
+                throw RunConfigError("setting '\(setting)' is not NAME=VALUE")
+            }
+            let name = String(setting[..<equals]).trimmingCharacters(in: .whitespaces)
+            let text = String(setting[setting.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
+            guard let current = kinds[name] else {
+                throw RunConfigError("setting '\(setting)': '\(name)' is not a run knob; known: \(kinds.keys.sorted().joined(separator: ", "))")
+            }
+            switch current {
+            case is Bool, is Bool?:
+                guard let value = Bool(text) else { throw RunConfigError("setting '\(setting)': \(name) takes true or false") }
+                object[name] = value
+            case is Int, is UInt64:
+                guard let value = Int64(text) else { throw RunConfigError("setting '\(setting)': \(name) takes a whole number") }
+                object[name] = value
+            case is Double:
+                guard let value = Double(text), value.isFinite else {
+                    throw RunConfigError("setting '\(setting)': \(name) takes a number")
+                }
+                object[name] = value
+            default:
+                object[name] = text
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: object)
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: data)
+        } catch {
+            throw RunConfigError("settings \(settings.joined(separator: " ")) do not make a valid run config: \(error)")
+        }
+    }
 }

@@ -1,0 +1,44 @@
+import Domain
+import Testing
+@testable import Pipeline
+
+@Suite struct RunConfigTests {
+    @Test func settingsReplaceKnobsOfEveryKind() throws {
+        let quick = try RunConfig.profile("quick", arm: .skinR1)
+        let changed = try quick.overriding([
+            "sftEpochs=3", "rlLearningRate=0.0005", "skipZeroVariance=true", "objective=behaviour",
+            "trajectoryStyle=full", "posedTrajectories=false", "seed=7",
+        ])
+        #expect(changed.sftEpochs == 3)
+        #expect(changed.rlLearningRate == 0.0005)
+        #expect(changed.skipZeroVariance)
+        #expect(changed.objective == "behaviour")
+        #expect(changed.style == .full && !changed.posesTrajectories)
+        #expect(changed.seed == 7)
+        var expected = quick
+        expected.sftEpochs = 3
+        expected.rlLearningRate = 0.0005
+        expected.skipZeroVariance = true
+        expected.objective = "behaviour"
+        expected.trajectoryStyle = .full
+        expected.posedTrajectories = false
+        expected.seed = 7
+        #expect(changed == expected, "nothing else changes")
+        #expect(try quick.overriding([]) == quick)
+    }
+
+    @Test func badSettingsNameWhatIsWrong() throws {
+        let quick = try RunConfig.profile("quick", arm: .skinR1)
+        for (setting, words) in [("sftEpoch=3", "not a run knob"), ("sftEpochs", "NAME=VALUE"),
+                                 ("sftEpochs=two", "whole number"), ("klBeta=much", "takes a number"),
+                                 ("skipZeroVariance=yes", "true or false"), ("trajectoryStyle=tiny", "valid run config")] {
+            do {
+                _ = try quick.overriding([setting])
+                Issue.record("'\(setting)' was accepted")
+            } catch let error as RunConfigError {
+                #expect(error.description.contains(words), "\(setting): \(error.description)")
+                #expect(error.description.contains(setting) || error.description.contains(String(setting.prefix(8))))
+            }
+        }
+    }
+}
