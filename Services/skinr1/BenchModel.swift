@@ -93,7 +93,7 @@ struct BenchModel: AsyncParsableCommand {
 }
 
 /// Runs blocking work on a new thread and resumes the caller with its result.
-private func onDedicatedThread(_ work: @escaping @Sendable () throws -> Void) async throws {
+func onDedicatedThread(_ work: @escaping @Sendable () throws -> Void) async throws {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
         let thread = Thread {
             do { try work(); continuation.resume() } catch { continuation.resume(throwing: error) }

@@ -1,0 +1,88 @@
+import ArgumentParser
+import DataSynth
+import Domain
+import Foundation
+import Knowledge
+import NeuralNet
+import PolicyRuntime
+
+/// Whether the policy learns to see: trains a fresh nano policy to name the dominant colour
+/// of synthetic lesion images and reports held-out accuracy against the majority class.
+struct BenchVision: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vision",
+        abstract: "Visual grounding check: a fresh policy learns to name the dominant colour of synthetic lesions; held-out accuracy vs majority class.")
+
+    @Option(help: "Training steps (16 images each).")
+    var steps = 300
+
+    @Option(help: "Peak learning rate.")
+    var learningRate: Double = 1e-3
+
+    @Option(help: "Model size: nano or micro.")
+    var model = "nano"
+
+    @Option(help: "Override the pooling of the visual tokens (nano: 2).")
+    var pool: Int?
+
+    @Option(help: "Override the vision layers (nano: 2).")
+    var visionLayers: Int?
+
+    func run() async throws {
+        let (steps, lr, size, pool, visionLayers) = (steps, Float(learningRate), model, pool, visionLayers)
+        try await onDedicatedThread {
+            let knowledge = try KnowledgeBase.load()
+            let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: .default)
+            var rng = SplitMix64(seed: 5, stream: "vision-bench")
+            let cases = Array(rng.shuffled(plan.allCases.filter { $0.datasetID != "textbook" }).prefix(1400))
+            let prompt = "Which colour dominates the lesion?"
+            var images: [[Float]] = []
+            var labels: [String] = []
+            for item in cases {
+                let rendered = try CorpusRendering.render(item, side: 64, quality: 90)
+                let side = size == "micro" ? ModelConfig.micro().imageSize : ModelConfig.nano().imageSize
+                images.append(PolicyImage.normalize(try JPEG.decode(rendered.jpeg).preparedForModel(side: side).pixels))
+                labels.append(item.appearance.palette.first!.text)
+            }
+            let tokenizer = try BPETokenizer.train(corpus: [prompt] + labels, vocabSize: 300)
+            var config: ModelConfig = size == "micro" ? .micro(vocabSize: tokenizer.vocabSize) : .nano(vocabSize: tokenizer.vocabSize)
+            if let pool { config.poolSize = pool }
+            if let visionLayers { config.visionLayers = visionLayers }
+            try config.validate()
+            let policy = try PolicyModel(config: config, seed: 3)
+            let codec = PromptCodec(tokenizer: tokenizer, config: config)
+            let optimizer = AdamW(layout: policy.layout)
+            let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
+            let train = 1200
+            var loss: Float = 0
+            for step in 0..<steps {
+                let picks = (0..<16).map { _ in rng.nextInt(below: train) }
+                let encoded = picks.map { codec.trainingSequence(prompt: prompt, answer: labels[$0], reserve: 8) }
+                let batch = try PolicyBatch(images: picks.flatMap { images[$0] }, sequences: encoded.map(\.tokens), pad: tokenizer.pad)
+                let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
+                                                        responseStarts: encoded.map(\.responseStart), length: batch.length)
+                policy.zeroGrad()
+                loss = try policy.sftForwardBackward(batch, responseMask: mask, dropoutSeed: nil)
+                let trainable = policy.trainable
+                _ = clipGradientNorm(trainable.grads, maxNorm: 1)
+                optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: schedule.learningRate(at: step))
+            }
+            var correct = 0
+            let options = SamplingOptions(maxNewTokens: 6, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+            for start in stride(from: train, to: cases.count, by: 50) {
+                let rows = Array(start..<min(cases.count, start + 50))
+                let samples = try policy.generate(images: rows.flatMap { images[$0] },
+                                                  prompts: rows.map { _ in codec.promptTokens(prompt, reserve: 8) },
+                                                  options: options, tokenizer: tokenizer)
+                for (row, sample) in zip(rows, samples)
+                where sample.text.trimmingCharacters(in: .whitespaces).hasPrefix(labels[row]) { correct += 1 }
+            }
+            var counts: [String: Int] = [:]
+            for label in labels[train...] { counts[label, default: 0] += 1 }
+            let held = cases.count - train
+            print(String(format: "vision: held-out accuracy %.3f vs majority %.3f (%d colours, %d steps, final loss %.3f)",
+                         Double(correct) / Double(held), Double(counts.values.max() ?? 0) / Double(held),
+                         Set(labels).count, steps, loss))
+        }
+    }
+}
