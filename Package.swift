@@ -108,7 +108,7 @@ let package = Package(
         ], path: "Services/evaluator"),
 
         // What the test targets share: locating the built executables, child processes.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Store", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Knowledge"], path: "Tests/DomainTests"),
         .testTarget(name: "CatalogueTests", dependencies: ["Catalogue", "TestSupport"], path: "Tests/CatalogueTests"),
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash"], path: "Tests/ContentHashTests"),
@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "DataSynthTests", dependencies: ["DataSynth"], path: "Tests/DataSynthTests"),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], path: "Tests/NeuralNetTests"),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRDKafka", "TestSupport"], path: "Tests/MessagingTests"),
-        .testTarget(name: "StoreTests", dependencies: ["Store"], path: "Tests/StoreTests"),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"], path: "Tests/StoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Messaging", "Store", "ServiceRuntime", "BLASKernel", "Backoff", "TestSupport",
         ], path: "Tests/IntegrationTests"),
