@@ -6,6 +6,7 @@ import Logging
 import Messaging
 import Pipeline
 import Store
+import TestSupport
 import Testing
 @testable import Workers
 
@@ -19,50 +20,30 @@ final class LearnerBench: Sendable {
         return logger
     }()
 
-    let directory: URL
-    let cluster: PrivatePostgres
-    let client: PostgresClient
-    let broker: EmbeddedBroker
-    let kafka: KafkaConfiguration
+    let infrastructure: TestInfrastructure
     let record: RunRecord
     let imageSHAs: [String]
+    var client: PostgresClient { infrastructure.client }
+    var broker: EmbeddedBroker { infrastructure.broker }
+    var kafka: KafkaConfiguration { infrastructure.kafka }
 
-    private init(directory: URL, cluster: PrivatePostgres, client: PostgresClient, broker: EmbeddedBroker,
-                 record: RunRecord, imageSHAs: [String]) {
-        self.directory = directory
-        self.cluster = cluster
-        self.client = client
-        self.broker = broker
-        self.kafka = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+    private init(infrastructure: TestInfrastructure, record: RunRecord, imageSHAs: [String]) {
+        self.infrastructure = infrastructure
         self.record = record
         self.imageSHAs = imageSHAs
     }
 
     static func with<T>(config: RunConfig, _ body: (LearnerBench) async throws -> T) async throws -> T {
-        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-learner-tests-\(UUID().uuidString.prefix(8))")
-        let cluster = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
-        let broker: EmbeddedBroker
-        let client: PostgresClient
-        do {
-            let url = try await cluster.createDatabase(named: "learner")
-            client = try PostgresClient(url: url, maxConnections: 6, logger: logger)
-            try await client.withConnection { _ = try await Migrator(logger: logger).migrate(on: $0) }
-            broker = try EmbeddedBroker(brokers: 1, defaultPartitions: 1, logger: logger)
-            try broker.createTopics(TopicName.all.map { TopicSpec(name: $0, partitions: 1) })
-        } catch {
-            try? await cluster.stop()
-            throw error
-        }
+        // One partition per topic, so the order of groups is the order of publication.
+        let infrastructure = try await TestInfrastructure.start(label: "learner", partitions: 1, logger: logger)
         let bench: LearnerBench
         do {
-            let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config, on: client)
-            let shas = try await writeCatalogue(on: client)
-            bench = LearnerBench(directory: directory, cluster: cluster, client: client, broker: broker, record: record,
-                                 imageSHAs: shas)
+            let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config,
+                                                    on: infrastructure.client)
+            let shas = try await writeCatalogue(on: infrastructure.client)
+            bench = LearnerBench(infrastructure: infrastructure, record: record, imageSHAs: shas)
         } catch {
-            await client.close()
-            broker.shutdown()
-            try? await cluster.stop()
+            await infrastructure.stop()
             throw error
         }
         do {
@@ -76,10 +57,7 @@ final class LearnerBench: Sendable {
     }
 
     func stop() async {
-        await client.close()
-        broker.shutdown()
-        try? await cluster.stop()
-        try? FileManager.default.removeItem(at: directory)
+        await infrastructure.stop()
     }
 
     /// One training dataset with six cases, each drawn as one diagnosis of the shipped

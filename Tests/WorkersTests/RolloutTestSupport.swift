@@ -7,6 +7,7 @@ import NeuralNet
 import Pipeline
 import PolicyRuntime
 import Store
+import TestSupport
 import Testing
 
 /// What the rollout and scoring tests stand on: a private PostgreSQL cluster (migrated),
@@ -18,43 +19,33 @@ final class RolloutBench: Sendable {
         return logger
     }()
 
-    let directory: URL
-    let cluster: PrivatePostgres
-    let client: PostgresClient
-    let broker: EmbeddedBroker
-    let kafka: KafkaConfiguration
+    let infrastructure: TestInfrastructure
     let record: RunRecord
-    let databaseURL: String
+    var client: PostgresClient { infrastructure.client }
+    var broker: EmbeddedBroker { infrastructure.broker }
+    var kafka: KafkaConfiguration { infrastructure.kafka }
+    var databaseURL: String { infrastructure.databaseURL }
+    var directory: URL { infrastructure.directory }
 
-    private init(directory: URL, cluster: PrivatePostgres, client: PostgresClient, broker: EmbeddedBroker,
-                 record: RunRecord, databaseURL: String) {
-        self.databaseURL = databaseURL
-        self.directory = directory
-        self.cluster = cluster
-        self.client = client
-        self.broker = broker
-        self.kafka = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+    private init(infrastructure: TestInfrastructure, record: RunRecord) {
+        self.infrastructure = infrastructure
         self.record = record
     }
 
     static func start(config: RunConfig, partitions: Int = 4) async throws -> RolloutBench {
-        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-rollout-tests-\(UUID().uuidString.prefix(8))")
-        let cluster = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
-        let url = try await cluster.createDatabase(named: "rollout")
-        let client = try PostgresClient(url: url, maxConnections: 6, logger: logger)
-        try await client.withConnection { _ = try await Migrator(logger: logger).migrate(on: $0) }
-        let broker = try EmbeddedBroker(brokers: 1, defaultPartitions: partitions, logger: logger)
-        try broker.createTopics(TopicName.all.map { TopicSpec(name: $0, partitions: partitions) })
-        let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config, on: client)
-        return RolloutBench(directory: directory, cluster: cluster, client: client, broker: broker, record: record,
-                            databaseURL: url)
+        let infrastructure = try await TestInfrastructure.start(label: "rollout", partitions: partitions, logger: logger)
+        do {
+            let record = try await RunRecord.create(id: "run-\(UUID().uuidString.prefix(6).lowercased())", config: config,
+                                                    on: infrastructure.client)
+            return RolloutBench(infrastructure: infrastructure, record: record)
+        } catch {
+            await infrastructure.stop()
+            throw error
+        }
     }
 
     func stop() async {
-        await client.close()
-        broker.shutdown()
-        try? await cluster.stop()
-        try? FileManager.default.removeItem(at: directory)
+        await infrastructure.stop()
     }
 
     /// Runs `body` and stops the bench afterwards, whatever happens.

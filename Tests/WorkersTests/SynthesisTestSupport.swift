@@ -7,6 +7,7 @@ import Logging
 import Messaging
 import Pipeline
 import Store
+import TestSupport
 import Testing
 
 /// What the synthesis and evaluation tests stand on: a private PostgreSQL cluster with the
@@ -21,47 +22,32 @@ final class CatalogueBench: Sendable {
 
     static let knowledge: KnowledgeBase = try! KnowledgeBase.load()
 
-    let directory: URL
-    let cluster: PrivatePostgres
-    let client: PostgresClient
-    let broker: EmbeddedBroker
-    let kafka: KafkaConfiguration
+    let infrastructure: TestInfrastructure
+    var client: PostgresClient { infrastructure.client }
+    var broker: EmbeddedBroker { infrastructure.broker }
+    var kafka: KafkaConfiguration { infrastructure.kafka }
 
-    private init(directory: URL, cluster: PrivatePostgres, client: PostgresClient, broker: EmbeddedBroker) {
-        self.directory = directory
-        self.cluster = cluster
-        self.client = client
-        self.broker = broker
-        self.kafka = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+    private init(infrastructure: TestInfrastructure) {
+        self.infrastructure = infrastructure
     }
 
     static func start() async throws -> CatalogueBench {
-        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("skinr1-synthesis-tests-\(UUID().uuidString.prefix(8))")
-        let cluster = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
+        let infrastructure = try await TestInfrastructure.start(label: "synthesis", partitions: 1, logger: logger)
         do {
-            let url = try await cluster.createDatabase(named: "catalogue")
-            let client = try PostgresClient(url: url, maxConnections: 4, logger: logger)
-            try await client.withConnection { connection in
-                _ = try await Migrator(logger: logger).migrate(on: connection)
+            try await infrastructure.client.withConnection { connection in
                 _ = try await KnowledgeSeeder(logger: logger).seed(knowledge, on: connection)
                 let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 5, scale: .small)
                 _ = try await SyntheticCorpusWriter(logger: logger).write(plan, on: connection)
             }
-            let broker = try EmbeddedBroker(brokers: 1, defaultPartitions: 1, logger: logger)
-            try broker.createTopics(TopicName.all.map { TopicSpec(name: $0, partitions: 1) })
-            return CatalogueBench(directory: directory, cluster: cluster, client: client, broker: broker)
+            return CatalogueBench(infrastructure: infrastructure)
         } catch {
-            try? await cluster.stop()
-            try? FileManager.default.removeItem(at: directory)
+            await infrastructure.stop()
             throw error
         }
     }
 
     func stop() async {
-        await client.close()
-        broker.shutdown()
-        try? await cluster.stop()
-        try? FileManager.default.removeItem(at: directory)
+        await infrastructure.stop()
     }
 
     static func with<T>(_ body: (CatalogueBench) async throws -> T) async throws -> T {
