@@ -47,7 +47,7 @@ struct BrokerCommand: AsyncParsableCommand {
             try writeAtomically(broker.bootstrapServers + "\n", to: bootstrapFile)
         }
         let signal = await stop.wait()
-        logger.info("stopping the embedded broker", metadata: ["signal": "\(signal)"])
+        logger.info("stopping the embedded broker", metadata: ["signal": "\(signal.map(String.init) ?? "-")"])
         broker.shutdown()
     }
 

@@ -42,7 +42,7 @@ struct AblationCommand: AsyncParsableCommand {
                 runIDs.append(outcome.runID)
             }
             Console.line("\n== ablation (\(options.profile)): base, SFT, RL without SFT, Skin-R1 at checkpoints")
-            Console.line(try await EvaluationTable.render(try await EvaluationTable.load(runIDs: runIDs, on: ensemble.client)))
+            Console.line(EvaluationTable.render(try await EvaluationTable.load(runIDs: runIDs, on: ensemble.client)))
             try await ensemble.tearDown()
         } catch {
             try? await ensemble.tearDown()

@@ -46,7 +46,7 @@ struct UpCommand: AsyncParsableCommand {
             try await ensemble.prepareData(seed: config.seed, scale: CorpusScale(rawValue: config.dataScale) ?? .small)
             let outcome = try await RunDriver(ensemble: ensemble, options: options, signals: signals).run(config)
             if outcome == .finished {
-                Console.line(try await EvaluationTable.render(try await EvaluationTable.load(runIDs: [outcome.runID], on: ensemble.client)))
+                Console.line(EvaluationTable.render(try await EvaluationTable.load(runIDs: [outcome.runID], on: ensemble.client)))
                 if keepRunning {
                     Ensemble.say("running; Ctrl-C to stop (watch with: skinr1 status --database-url \(ensemble.databaseURL))")
                     _ = await signals.wait()
