@@ -181,19 +181,6 @@ func learnerTestConfig(arm: RunArm) throws -> RunConfig {
 
 /// A four-option disease item (A the finest option on the path).
 func learnerTestItem(id: String, imageSHA: String) -> QuestionItem {
-    let options = [
-        QuestionOption(letter: "A", text: "superficial spreading melanoma", node: "ssm", condition: .malignant,
-                       pathIndex: 2, granularityReward: 0.75),
-        QuestionOption(letter: "B", text: "melanoma", node: "melanoma", condition: .malignant,
-                       pathIndex: 1, granularityReward: 0.375),
-        QuestionOption(letter: "C", text: "seborrhoeic keratosis", node: "sk", condition: .benign,
-                       pathIndex: nil, granularityReward: 0),
-        QuestionOption(letter: "D", text: "dermatofibroma", node: "df", condition: .benign,
-                       pathIndex: nil, granularityReward: 0),
-    ]
-    return QuestionItem(id: id, kind: .disease, purpose: .reinforcement, caseID: "case-0", dataset: "learner-test",
-                        imageSHA: imageSHA, question: "Which diagnosis?", options: options, prompt: "Which diagnosis?",
-                        correctLetter: "A", groundTruth: "ssm", groundTruthCondition: .malignant,
-                        path: ["melanoma", "ssm"], answerFormat: .letterAndCondition, normalisation: .finestOption,
-                        seed: 7)
+    fourOptionTestItem(id: id, imageSHA: imageSHA, caseID: "case-0", dataset: "learner-test",
+                       question: "Which diagnosis?", prompt: "Which diagnosis?")
 }

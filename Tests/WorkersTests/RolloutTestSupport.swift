@@ -106,7 +106,8 @@ final class RolloutBench: Sendable {
 /// A multiple-choice item shaped like the synthesizer's (four options on a path, letter and
 /// condition answer): A is the finest option on the path (0.75), B its parent (0.375),
 /// C and D off the path.
-func rolloutTestItem(id: String, imageSHA: String) -> QuestionItem {
+func fourOptionTestItem(id: String, imageSHA: String, caseID: String, dataset: String, question: String,
+                        prompt: String) -> QuestionItem {
     let options = [
         QuestionOption(letter: "A", text: "superficial spreading melanoma", node: "ssm", condition: .malignant,
                        pathIndex: 2, granularityReward: 0.75),
@@ -117,13 +118,19 @@ func rolloutTestItem(id: String, imageSHA: String) -> QuestionItem {
         QuestionOption(letter: "D", text: "dermatofibroma", node: "df", condition: .benign,
                        pathIndex: nil, granularityReward: 0),
     ]
-    let prompt = "What is the diagnosis? A: superficial spreading melanoma B: melanoma C: seborrhoeic keratosis "
-        + "D: dermatofibroma. Answer with <thinking> and <final diagnosis>."
-    return QuestionItem(id: id, kind: .disease, purpose: .reinforcement, caseID: "case-\(id)", dataset: "synthetic",
-                        imageSHA: imageSHA, question: "What is the diagnosis?", options: options, prompt: prompt,
+    return QuestionItem(id: id, kind: .disease, purpose: .reinforcement, caseID: caseID, dataset: dataset,
+                        imageSHA: imageSHA, question: question, options: options, prompt: prompt,
                         correctLetter: "A", groundTruth: "ssm", groundTruthCondition: .malignant,
                         path: ["melanoma", "ssm"], answerFormat: .letterAndCondition, normalisation: .finestOption,
                         seed: 7)
+}
+
+/// The rollout tests' item: the four options listed in the prompt.
+func rolloutTestItem(id: String, imageSHA: String) -> QuestionItem {
+    fourOptionTestItem(
+        id: id, imageSHA: imageSHA, caseID: "case-\(id)", dataset: "synthetic", question: "What is the diagnosis?",
+        prompt: "What is the diagnosis? A: superficial spreading melanoma B: melanoma C: seborrhoeic keratosis "
+            + "D: dermatofibroma. Answer with <thinking> and <final diagnosis>.")
 }
 
 /// The micro policy the tests sample with: a tokenizer trained on the prompts' words, a base

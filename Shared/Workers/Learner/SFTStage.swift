@@ -99,8 +99,10 @@ struct SFTStage: Sendable {
         let replay = visualCases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
-        // A trajectory cut to fit the context teaches reasoning that never reaches its answer.
-        let cut = items.filter { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve).tokens.last != tokenizer.eos }
+        // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
+        // to fit the context teaches reasoning that never reaches its answer.
+        let sequences = items.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+        let cut = sequences.filter { $0.tokens.last != tokenizer.eos }
         // Answers longer than the RL and evaluation budget are cut there too.
         let answerLengths = items.map { codec.answerTokens($0.answer, promptLength: 0).count }.sorted()
         logger.info("SFT examples", metadata: [
@@ -123,19 +125,23 @@ struct SFTStage: Sendable {
         var step = 0
         let maxNorm = worker.options.maxGradNorm
         for _ in 0..<config.sftEpochs where !items.isEmpty {
-            let order = rng.shuffled(items)
+            let order = rng.shuffled(Array(items.indices))
             for start in stride(from: 0, to: order.count, by: config.batchSize) {
                 if LearnerWorker.stopping {
                     try? await worker.executor.run { model.detachAdapter() }
                     return nil
                 }
                 let started = ContinuousClock.now
-                var batch = Array(order[start..<min(order.count, start + config.batchSize)])
+                let picked = order[start..<min(order.count, start + config.batchSize)]
+                var batch = picked.map { items[$0] }
+                var encoding = picked.map { sequences[$0] }
                 if !replay.isEmpty {
                     let count = max(1, batch.count / Self.trajectoriesPerReplayedExample)
-                    batch += (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
+                    let replayed = (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
+                    batch += replayed
+                    encoding += replayed.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
                 }
-                let encoded = batch.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+                let encoded = encoding
                 let pixels = try await images.batch(batch.map(\.imageSHA))
                 let lr = schedule.learningRate(at: step)
                 let dropoutSeed = rng.next()
