@@ -33,12 +33,11 @@ public final class TerminationSignal: @unchecked Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let waiting = box.state.withLock { current -> [CheckedContinuation<Int32?, Never>] in
+                let (first, waiting) = box.state.withLock { current in
                     if current.received == nil { current.received = number }
                     defer { current.waiters.removeAll() }
-                    return Array(current.waiters.values)
+                    return (current.received, Array(current.waiters.values))
                 }
-                let first = box.state.withLock { $0.received }
                 for waiter in waiting { waiter.resume(returning: first) }
             }
             source.resume()
