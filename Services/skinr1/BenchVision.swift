@@ -25,35 +25,51 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Override the pooling of the visual tokens (nano: 2).")
     var pool: Int?
 
+    @Option(help: "Override the image side in pixels (nano: 32); the images are drawn at 64.")
+    var imageSize: Int?
+
+    @Option(help: "Override the patch side in pixels (nano: 4).")
+    var patchSize: Int?
+
     @Option(help: "Override the vision layers (nano: 2).")
     var visionLayers: Int?
 
+    @Option(help: "What the policy learns to name: colour (dominant colour), condition (benign, malignant, precancerous in situ), family (top-level taxonomy family) or diagnosis (the drawn leaf).")
+    var task: VisionTask = .colour
+
+    @Option(help: "Images to train on (the rest of 1,400 are held out).")
+    var trainImages = 1200
+
     func run() async throws {
-        let (steps, lr, size, pool, visionLayers) = (steps, Float(learningRate), model, pool, visionLayers)
+        let (steps, lr, size, pool, visionLayers, task) = (steps, Float(learningRate), model, pool, visionLayers, task)
+        let (imageSize, patchSize) = (imageSize, patchSize)
+        let train = trainImages
+        guard train > 0, train < 1400 else { throw ValidationError("--train-images must be between 1 and 1399") }
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
             let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: .default)
             var rng = SplitMix64(seed: 5, stream: "vision-bench")
             let cases = Array(rng.shuffled(plan.allCases.filter { $0.datasetID != "textbook" }).prefix(1400))
-            let prompt = "Which colour dominates the lesion?"
+            let prompt = task.prompt
             var images: [[Float]] = []
             var labels: [String] = []
             for item in cases {
                 let rendered = try CorpusRendering.render(item, side: 64, quality: 90)
-                let side = size == "micro" ? ModelConfig.micro().imageSize : ModelConfig.nano().imageSize
+                let side = imageSize ?? (size == "micro" ? ModelConfig.micro().imageSize : ModelConfig.nano().imageSize)
                 images.append(PolicyImage.normalize(try JPEG.decode(rendered.jpeg).preparedForModel(side: side).pixels))
-                labels.append(item.appearance.palette.first!.text)
+                labels.append(task.label(of: item, taxonomy: knowledge.taxonomy))
             }
             let tokenizer = try BPETokenizer.train(corpus: [prompt] + labels, vocabSize: 300)
             var config: ModelConfig = size == "micro" ? .micro(vocabSize: tokenizer.vocabSize) : .nano(vocabSize: tokenizer.vocabSize)
             if let pool { config.poolSize = pool }
             if let visionLayers { config.visionLayers = visionLayers }
+            if let imageSize { config.imageSize = imageSize }
+            if let patchSize { config.patchSize = patchSize }
             try config.validate()
             let policy = try PolicyModel(config: config, seed: 3)
             let codec = PromptCodec(tokenizer: tokenizer, config: config)
             let optimizer = AdamW(layout: policy.layout)
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
-            let train = 1200
             var loss: Float = 0
             for step in 0..<steps {
                 let picks = (0..<16).map { _ in rng.nextInt(below: train) }
@@ -68,21 +84,47 @@ struct BenchVision: AsyncParsableCommand {
                 optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: schedule.learningRate(at: step))
             }
             var correct = 0
-            let options = SamplingOptions(maxNewTokens: 6, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+            let options = SamplingOptions(maxNewTokens: 16, temperature: 0, seed: 0, stopToken: tokenizer.eos)
             for start in stride(from: train, to: cases.count, by: 50) {
                 let rows = Array(start..<min(cases.count, start + 50))
                 let samples = try policy.generate(images: rows.flatMap { images[$0] },
                                                   prompts: rows.map { _ in codec.promptTokens(prompt, reserve: 8) },
                                                   options: options, tokenizer: tokenizer)
                 for (row, sample) in zip(rows, samples)
-                where sample.text.trimmingCharacters(in: .whitespaces).hasPrefix(labels[row]) { correct += 1 }
+                where sample.text.trimmingCharacters(in: .whitespaces) == labels[row] { correct += 1 }
             }
             var counts: [String: Int] = [:]
             for label in labels[train...] { counts[label, default: 0] += 1 }
             let held = cases.count - train
-            print(String(format: "vision: held-out accuracy %.3f vs majority %.3f (%d colours, %d steps, final loss %.3f)",
-                         Double(correct) / Double(held), Double(counts.values.max() ?? 0) / Double(held),
-                         Set(labels).count, steps, loss))
+            print("model: image \(config.imageSize), patch \(config.patchSize), visual tokens \(config.visualTokens)")
+            print(String(format: "vision %@: held-out accuracy %.3f vs majority %.3f (%d classes, %d training images, %d steps, final loss %.3f)",
+                         task.rawValue, Double(correct) / Double(held), Double(counts.values.max() ?? 0) / Double(held),
+                         Set(labels).count, train, steps, loss))
+        }
+    }
+}
+
+/// The label a vision check asks the policy to name for one synthetic case.
+enum VisionTask: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case colour, condition, family, diagnosis
+
+    var prompt: String {
+        switch self {
+        case .colour: return "Which colour dominates the lesion?"
+        case .condition: return "Is the lesion benign, malignant or precancerous in situ?"
+        case .family: return "Which family of skin conditions does the lesion belong to?"
+        case .diagnosis: return "What is the diagnosis of the lesion?"
+        }
+    }
+
+    func label(of item: SyntheticCase, taxonomy: Taxonomy) -> String {
+        switch self {
+        case .colour: return item.appearance.palette.first!.text
+        case .condition: return item.condition.text
+        case .family:
+            let path = taxonomy.path(to: item.drawnDiagnosis)
+            return taxonomy.name(of: path.count > 1 ? path[1] : item.drawnDiagnosis)
+        case .diagnosis: return taxonomy.name(of: item.drawnDiagnosis)
         }
     }
 }
