@@ -106,6 +106,22 @@ public struct QuestionItem: Codable, Sendable, Equatable {
 
     public var letters: [String] { options.map(\.letter) }
     public func option(_ letter: String) -> QuestionOption? { options.first { $0.letter == letter } }
+
+    /// This item with its correct option moved to position `index` (it swaps places with the
+    /// option there); letters, prompt and correct letter follow, every option keeps its
+    /// node, path index and reward. Lesion-condition items keep their fixed order (METHOD 4).
+    public func placingAnswer(at index: Int) -> QuestionItem {
+        guard kind != .lesionCondition, options.indices.contains(index),
+              let from = options.firstIndex(where: { $0.letter == correctLetter }), from != index else { return self }
+        var moved = options
+        moved.swapAt(from, index)
+        for position in moved.indices { moved[position].letter = options[position].letter }
+        var item = self
+        item.options = moved
+        item.correctLetter = options[index].letter
+        item.prompt = PromptText.prompt(question: question, options: moved, format: answerFormat)
+        return item
+    }
 }
 
 /// The answer instructions and question stems, in one place.

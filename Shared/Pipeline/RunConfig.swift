@@ -96,8 +96,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // colour accuracy stays at the majority class after 300 steps; 3e-4 reaches 0.75).
             config.pretrainLearningRate = 3e-4
             config.batchSize = 16
-            config.sftEpochs = 2
-            config.sftLearningRate = 1e-3
+            // Rank 8 at 1e-3 for two epochs leaves the SFT loss falling at 2.3 nats and
+            // in-distribution disease accuracy at 0.211; rank 32 at 2e-3 for three epochs
+            // reaches 0.250 on the same base (one sft-only run each).
+            config.loraRank = 32
+            config.sftEpochs = 3
+            config.sftLearningRate = 2e-3
             config.rlSteps = 120
             config.rlLearningRate = 3e-4
             config.groupsPerStep = 4

@@ -13,10 +13,14 @@ public struct PromptCodec: Sendable {
         self.textCapacity = config.textCapacity
     }
 
+    /// Prompt tokens that fit after the start token when `reserve` positions stay free for
+    /// the answer; longer prompts lose their beginning.
+    public func promptRoom(reserve: Int) -> Int { max(1, textCapacity - reserve - 1) }
+
     /// The prompt's tokens, left-truncated so that `reserve` positions remain for the answer.
     public func promptTokens(_ prompt: String, reserve: Int) -> [Int32] {
         var body = tokenizer.encode(prompt)
-        let room = max(1, textCapacity - reserve - 1)
+        let room = promptRoom(reserve: reserve)
         if body.count > room { body = Array(body.suffix(room)) }
         return [tokenizer.bos ?? tokenizer.pad] + body
     }

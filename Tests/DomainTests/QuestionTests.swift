@@ -108,6 +108,37 @@ import Testing
                                                 normalisation: .pathLength) == [0.5, 0.25])
     }
 
+    @Test func placingTheAnswerMovesOnlyTheCorrectOption() throws {
+        for item in cases {
+            let original = try builder.diseaseItem(for: item, pathTerms: terms, seed: 5)
+            for index in 0..<4 {
+                let placed = original.placingAnswer(at: index)
+                checkShape(placed, label: item.label)
+                #expect(placed.correctLetter == QuestionBuilder.letters[index])
+                #expect(placed.option(placed.correctLetter)?.node == item.label)
+                let from = original.options.firstIndex { $0.letter == original.correctLetter }!
+                for position in 0..<4 where position != index && position != from {
+                    #expect(placed.options[position] == original.options[position], "an uninvolved option moved")
+                }
+                // The same choice earns the same reward wherever it stands.
+                for option in original.options {
+                    let moved = placed.options.first { $0.node == option.node }!
+                    #expect(moved.granularityReward == option.granularityReward && moved.pathIndex == option.pathIndex)
+                    let answer = "<thinking> x </thinking> <final diagnosis> \(moved.letter), \(placed.groundTruthCondition.text) </final diagnosis>"
+                    let earlier = "<thinking> x </thinking> <final diagnosis> \(option.letter), \(original.groundTruthCondition.text) </final diagnosis>"
+                    let now = SkinR1Reward.score(answer: answer, item: placed)
+                    let before = SkinR1Reward.score(answer: earlier, item: original)
+                    #expect(now.total == before.total && now.correct == before.correct && now.chosenLetter == moved.letter)
+                }
+                #expect(placed.prompt == PromptText.prompt(question: placed.question, options: placed.options, format: placed.answerFormat))
+                #expect(placed.id == original.id)
+            }
+            #expect(original.placingAnswer(at: QuestionBuilder.letters.firstIndex(of: original.correctLetter)!) == original)
+        }
+        let condition = try builder.conditionItem(for: cases.first { $0.label == "ak" }!, seed: 1)
+        #expect(condition.placingAnswer(at: 0) == condition, "condition options keep their fixed order")
+    }
+
     @Test func conditionItemHasThreeFixedOptions() throws {
         let q = try builder.conditionItem(for: cases.first { $0.label == "ak" }!, seed: 1)
         #expect(q.options.map(\.text) == ["benign", "malignant", "precancerous in situ"])

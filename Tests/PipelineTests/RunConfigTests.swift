@@ -6,17 +6,17 @@ import Testing
     @Test func settingsReplaceKnobsOfEveryKind() throws {
         let quick = try RunConfig.profile("quick", arm: .skinR1)
         let changed = try quick.overriding([
-            "sftEpochs=3", "rlLearningRate=0.0005", "skipZeroVariance=true", "objective=behaviour",
+            "sftEpochs=5", "rlLearningRate=0.0005", "skipZeroVariance=true", "objective=behaviour",
             "trajectoryStyle=full", "posedTrajectories=false", "seed=7",
         ])
-        #expect(changed.sftEpochs == 3)
+        #expect(changed.sftEpochs == 5)
         #expect(changed.rlLearningRate == 0.0005)
         #expect(changed.skipZeroVariance)
         #expect(changed.objective == "behaviour")
         #expect(changed.style == .full && !changed.posesTrajectories)
         #expect(changed.seed == 7)
         var expected = quick
-        expected.sftEpochs = 3
+        expected.sftEpochs = 5
         expected.rlLearningRate = 0.0005
         expected.skipZeroVariance = true
         expected.objective = "behaviour"

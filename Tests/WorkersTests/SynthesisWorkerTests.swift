@@ -36,6 +36,18 @@ struct SynthesisWorkerTests {
                 let onPath = item.options.filter { $0.pathIndex != nil }.count
                 #expect(onPath >= 2, "a hierarchical item offers ancestors of its label")
             }
+            // Answer positions are balanced within each suite and dataset (condition items keep
+            // their fixed order): three items answer A, B and C.
+            let letters = try await bench.client.query("""
+                SELECT suite, dataset_id, string_agg(item->>'correctLetter', '' ORDER BY item->>'correctLetter') AS letters
+                FROM eval_items WHERE suite <> 'lesion_condition' GROUP BY suite, dataset_id
+                """)
+            #expect(!letters.isEmpty)
+            for row in letters {
+                let found: String = try row.decode("letters")
+                let suite: String = try row.decode("suite"), dataset: String = try row.decode("dataset_id")
+                #expect(["A", "AB", "ABC"].contains(found), "\(suite) \(dataset): \(found)")
+            }
 
             // Trajectories of each type, stored and published.
             for type in TrajectoryType.allCases {
@@ -76,6 +88,10 @@ struct SynthesisWorkerTests {
             let promptMessages = try await bench.read(TopicName.rlPrompts, atLeast: report.prompts, timeout: .seconds(30))
             #expect(promptMessages.count == report.prompts)
             let prompts = try promptMessages.map { try PipelineTopics.prompts.decode($0.value) }
+            // Every letter answers a quarter of the prompts (to within one).
+            let answerCounts = Dictionary(grouping: prompts, by: \.item.correctLetter).mapValues(\.count)
+            #expect(Set(answerCounts.keys) == ["A", "B", "C", "D"])
+            #expect(answerCounts.values.max()! - answerCounts.values.min()! <= 1, "\(answerCounts)")
             let epoch0 = prompts.filter { $0.epoch == 0 }.map(\.item.caseID)
             let epoch1 = prompts.filter { $0.epoch == 1 }.map(\.item.caseID)
             #expect(epoch0.count == trainCases && epoch1.count == trainCases)

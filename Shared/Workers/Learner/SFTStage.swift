@@ -105,12 +105,22 @@ struct SFTStage: Sendable {
         let cut = sequences.filter { $0.tokens.last != tokenizer.eos }
         // Answers longer than the RL and evaluation budget are cut there too.
         let answerLengths = items.map { codec.answerTokens($0.answer, promptLength: 0).count }.sorted()
+        // Prompts longer than the room left by the answer budget lose their beginning.
+        let promptLengths = items.map { tokenizer.encode($0.prompt).count }
+        let promptRoom = codec.promptRoom(reserve: reserve)
+        let promptsCut = promptLengths.filter { $0 > promptRoom }.count
         logger.info("SFT examples", metadata: [
             "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.count)",
             "answer.tokens.median": "\(answerLengths.isEmpty ? 0 : answerLengths[answerLengths.count / 2])",
             "answer.tokens.max": "\(answerLengths.last ?? 0)",
             "answer.over_budget": "\(answerLengths.filter { $0 > config.maxNewTokens }.count)",
-            "answer.budget": "\(config.maxNewTokens)"])
+            "answer.budget": "\(config.maxNewTokens)",
+            "prompt.tokens.max": "\(promptLengths.max() ?? 0)", "prompt.room": "\(promptRoom)", "prompt.cut": "\(promptsCut)"])
+        if promptsCut > 0 {
+            logger.warning("prompts longer than the room the answer budget leaves lose their beginning", metadata: [
+                "prompt.cut": "\(promptsCut)", "sft.examples": "\(items.count)", "prompt.room": "\(promptRoom)",
+                "hint": "lower maxNewTokens or use a policy with a longer context"])
+        }
         if !cut.isEmpty {
             logger.warning("trajectories longer than the policy's context are cut and lose their answer", metadata: [
                 "sft.cut": "\(cut.count)", "sft.examples": "\(items.count)", "model.text_capacity": "\(modelConfig.textCapacity)",

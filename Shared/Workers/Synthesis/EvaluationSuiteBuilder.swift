@@ -124,7 +124,8 @@ public struct EvaluationSuiteBuilder: Sendable {
     }
 
     /// Builds items for the ranked cases until `limit` succeed; cases without a diagnosis
-    /// node and cases the kind does not apply to are tallied and passed over.
+    /// node and cases the kind does not apply to are tallied and passed over. Answer
+    /// positions are balanced in rank order, so every limit's selection is balanced too.
     private func take(_ suite: EvaluationSuite, dataset: String, from cases: [StoredCase], seed: UInt64, limit: Int,
                       skipped: inout SkipTally,
                       make: (QuestionCase) throws -> QuestionItem) -> [EvaluationSuiteItem] {
@@ -136,7 +137,7 @@ public struct EvaluationSuiteBuilder: Sendable {
                 continue
             }
             do {
-                let item = try make(question)
+                let item = try make(question).placingAnswer(at: out.count % QuestionBuilder.letters.count)
                 out.append(EvaluationSuiteItem(suite: suite, datasetID: dataset, item: Self.stamped(item)))
             } catch let error as QuestionBuildError {
                 skipped.add("\(suite.rawValue): \(error.code.rawValue)")

@@ -75,7 +75,7 @@ public struct TrainingCorpusBuilder: Sendable {
     }
 
     /// RL prompts from the training split of every training dataset, `epochs` passes, each
-    /// pass with its own option draw and its own seeded order. Cases without a diagnosis
+    /// pass with its own option draw and its own seeded order, answer positions balanced. Cases without a diagnosis
     /// node cannot carry a disease question and are tallied.
     public func prompts(runID: String, training: [StoredCase], epochs: Int, seed: UInt64,
                         skipped: inout SkipTally) -> [RunPrompt] {
@@ -89,7 +89,9 @@ public struct TrainingCorpusBuilder: Sendable {
             var rng = SplitMix64(seed: seed, stream: "rl-prompt-order|\(epoch)")
             for question in rng.shuffled(cases) {
                 do {
+                    // Answer positions rotate A, B, C, D over each pass: no letter pays on its own.
                     let item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed)
+                        .placingAnswer(at: out.count % QuestionBuilder.letters.count)
                     out.append(RunPrompt(promptID: "\(runID):e\(epoch):\(item.id)", epoch: epoch,
                                          datasetID: question.dataset, item: item))
                 } catch {

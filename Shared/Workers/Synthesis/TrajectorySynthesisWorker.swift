@@ -140,7 +140,7 @@ public struct TrajectorySynthesisWorker: Sendable {
                     SELECT id, suite, dataset_id, case_id, item::jsonb
                     FROM unnest(\(ids)::text[], \(suites)::text[], \(datasets)::text[], \(cases)::text[], \(json)::text[])
                          AS t(id, suite, dataset_id, case_id, item)
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT (id) DO UPDATE SET item = EXCLUDED.item WHERE eval_items.item IS DISTINCT FROM EXCLUDED.item
                     """)
             }
         }
