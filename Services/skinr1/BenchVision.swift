@@ -37,19 +37,28 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "What the policy learns to name: colour (dominant colour), condition (benign, malignant, precancerous in situ), family (top-level taxonomy family) or diagnosis (the drawn leaf).")
     var task: VisionTask = .colour
 
-    @Option(help: "Images to train on (the rest of 1,400 are held out).")
+    @Option(help: "Distinct images to train on (drawn from the large synthetic corpus when more than the default one holds).")
     var trainImages = 1200
+
+    @Option(help: "Distinct images held out for the accuracy.")
+    var heldOut = 200
 
     func run() async throws {
         let (steps, lr, size, pool, visionLayers, task) = (steps, Float(learningRate), model, pool, visionLayers, task)
         let (imageSize, patchSize) = (imageSize, patchSize)
-        let train = trainImages
-        guard train > 0, train < 1400 else { throw ValidationError("--train-images must be between 1 and 1399") }
+        let (train, heldOut) = (trainImages, heldOut)
+        guard train > 0, heldOut > 0 else { throw ValidationError("--train-images and --held-out must be positive") }
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
-            let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: .default)
+            let total = train + heldOut
+            let scale: CorpusScale = total <= 3000 ? .default : .large
+            let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: scale)
+            let candidates = plan.allCases.filter { $0.datasetID != "textbook" }
+            guard total <= candidates.count else {
+                throw ValidationError("--train-images + --held-out = \(total) exceeds the \(candidates.count) synthetic cases")
+            }
             var rng = SplitMix64(seed: 5, stream: "vision-bench")
-            let cases = Array(rng.shuffled(plan.allCases.filter { $0.datasetID != "textbook" }).prefix(1400))
+            let cases = Array(rng.shuffled(candidates).prefix(total))
             let prompt = task.prompt
             var images: [[Float]] = []
             var labels: [String] = []

@@ -75,6 +75,15 @@ struct SynthesisWorkerTests {
                     && row.decode("prompt", as: String.self).contains("\nA: ")
                     && row.decode("target", as: String.self).contains(PromptText.finalOpen)
             })
+            // The posed forms put their answer at A, B, C and D in turn: SFT teaches no letter prior.
+            let posedLetters = try posed.map { row in
+                let target = try row.decode("target", as: String.self)
+                let answer = try #require(target.range(of: PromptText.finalOpen)).upperBound
+                return String(try #require(target[answer...].first { !$0.isWhitespace }))
+            }
+            let posedCounts = Dictionary(grouping: posedLetters, by: { $0 }).mapValues(\.count)
+            #expect(Set(posedCounts.keys) == ["A", "B", "C", "D"], "\(posedCounts)")
+            #expect(posedCounts.values.max()! - posedCounts.values.min()! <= 1, "\(posedCounts)")
 
             // Prompts: two epochs of the training split, each in its own order.
             let trainCases = try await bench.count("""

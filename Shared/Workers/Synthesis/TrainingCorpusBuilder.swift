@@ -49,6 +49,7 @@ public struct TrainingCorpusBuilder: Sendable {
         let labels = Set(exemplars.map(\.label))
         var out: [RunTrajectory] = []
         var seen = Set<String>()
+        var posedCount = 0
         for exemplar in exemplars {
             for type in types {
                 do {
@@ -59,9 +60,13 @@ public struct TrainingCorpusBuilder: Sendable {
                     guard posed else { continue }
                     let question = QuestionCase(caseID: trajectory.caseID, dataset: datasetOf[trajectory.caseID] ?? "textbook",
                                                 label: trajectory.finalDiagnosis, imageSHA: trajectory.imageSHA)
-                    let item = try type == .direct
+                    // Answer positions rotate A, B, C, D over the posed forms, as in RL and
+                    // evaluation, so SFT teaches no letter prior.
+                    let item = try (type == .direct
                         ? questions.diseaseItem(for: question, pathTerms: pathTerms, seed: seed)
-                        : questions.ddxItem(for: question, caseLabels: labels, seed: seed ^ UInt64(type.rawValue))
+                        : questions.ddxItem(for: question, caseLabels: labels, seed: seed ^ UInt64(type.rawValue)))
+                        .placingAnswer(at: posedCount % QuestionBuilder.letters.count)
+                    posedCount += 1
                     let asked = try synthesizer.posed(trajectory, as: item)
                     out.append(RunTrajectory(trajectoryID: "\(runID):\(asked.id)", trajectory: asked))
                 } catch let error as TrajectoryError {
