@@ -1,6 +1,0 @@
-import Testing
-@testable import Workers
-
-@Test func workersModuleLinks() {
-    #expect(WorkersModule.name == "Workers")
-}
