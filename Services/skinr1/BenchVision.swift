@@ -51,9 +51,12 @@ struct BenchVision: AsyncParsableCommand {
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
             let total = train + heldOut
-            let scale: CorpusScale = total <= 3000 ? .default : .large
-            let plan = try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: scale)
-            let candidates = plan.allCases.filter { $0.datasetID != "textbook" }
+            func trainingCases(_ scale: CorpusScale) throws -> [SyntheticCase] {
+                try CorpusPlanner.plan(knowledge: knowledge, seed: 1, scale: scale).allCases.filter { $0.datasetID != "textbook" }
+            }
+            // The default corpus when it holds enough images, else the large one.
+            var candidates = try trainingCases(.default)
+            if candidates.count < total { candidates = try trainingCases(.large) }
             guard total <= candidates.count else {
                 throw ValidationError("--train-images + --held-out = \(total) exceeds the \(candidates.count) synthetic cases")
             }

@@ -77,9 +77,7 @@ struct SynthesisWorkerTests {
             })
             // The posed forms put their answer at A, B, C and D in turn: SFT teaches no letter prior.
             let posedLetters = try posed.map { row in
-                let target = try row.decode("target", as: String.self)
-                let answer = try #require(target.range(of: PromptText.finalOpen)).upperBound
-                return String(try #require(target[answer...].first { !$0.isWhitespace }))
+                try #require(AnswerParser.parse(try row.decode("target", as: String.self), letters: QuestionBuilder.letters).letter)
             }
             let posedCounts = Dictionary(grouping: posedLetters, by: { $0 }).mapValues(\.count)
             #expect(Set(posedCounts.keys) == ["A", "B", "C", "D"], "\(posedCounts)")

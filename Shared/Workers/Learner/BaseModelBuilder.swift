@@ -77,11 +77,9 @@ struct BaseModelBuilder: Sendable {
         return Self.sample(texts, limit: options.maxTokenizerTexts)
     }
 
-    /// At most `limit` texts, evenly spread, in a stable order.
+    /// At most `limit` texts, evenly spread, in a stable order (all of them without a limit).
     static func sample(_ texts: [String], limit: Int) -> [String] {
-        guard texts.count > limit, limit > 0 else { return texts }
-        let stride = Double(texts.count) / Double(limit)
-        return (0..<limit).map { texts[Int(Double($0) * stride)] }
+        limit > 0 ? texts.evenlySpread(limit: limit) : texts
     }
 
     static func cacheKey(run: RunConfig, corpusDigest: String) -> String {

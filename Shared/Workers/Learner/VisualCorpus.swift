@@ -52,8 +52,7 @@ public enum VisualCorpus {
         var usedExact = 0, usedRule = 0
         // Spread the limit evenly over the whole id range (ids begin with their dataset), so
         // every dataset and the textbook are seen rather than the first datasets only.
-        let picked = spread(rows.count, limit: limit)
-        for (index, row) in rows.enumerated() where picked.contains(index) {
+        for row in rows.evenlySpread(limit: limit) {
             let id: String = try row.decode("id")
             let sha: String = try row.decode("image_sha256")
             if let appearance = exact[id] {
@@ -71,13 +70,6 @@ public enum VisualCorpus {
         }
         let source: AppearanceSource = usedRule == 0 ? .replannedCorpus : (usedExact == 0 ? .ruleHallmarks : .mixed)
         return (cases, source)
-    }
-
-    /// At most `limit` of `count` positions, evenly spread from the first (all when they fit).
-    static func spread(_ count: Int, limit: Int) -> Set<Int> {
-        guard count > limit else { return Set(0..<count) }
-        guard limit > 0 else { return [] }
-        return Set((0..<limit).map { $0 * count / limit })
     }
 
     /// The concrete appearances of the synthetic cases, when the stored corpus is the plan of
