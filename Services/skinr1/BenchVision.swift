@@ -19,7 +19,7 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Peak learning rate.")
     var learningRate: Double = 1e-3
 
-    @Option(help: "Model size: nano or micro.")
+    @Option(help: "Model size: micro, narrow or nano.")
     var model = "nano"
 
     @Option(help: "Override the pooling of the visual tokens (nano: 2).")
@@ -34,6 +34,9 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Override the vision layers (nano: 2).")
     var visionLayers: Int?
 
+    @Option(help: "Override the width of every layer (nano: 256).")
+    var channels: Int?
+
     @Option(help: "What the policy learns to name: colour (dominant colour), condition (benign, malignant, precancerous in situ), family (top-level taxonomy family) or diagnosis (the drawn leaf).")
     var task: VisionTask = .colour
 
@@ -45,7 +48,7 @@ struct BenchVision: AsyncParsableCommand {
 
     func run() async throws {
         let (steps, lr, size, pool, visionLayers, task) = (steps, Float(learningRate), model, pool, visionLayers, task)
-        let (imageSize, patchSize) = (imageSize, patchSize)
+        let (imageSize, patchSize, channels) = (imageSize, patchSize, channels)
         let (train, heldOut) = (trainImages, heldOut)
         guard train > 0, heldOut > 0 else { throw ValidationError("--train-images and --held-out must be positive") }
         try await onDedicatedThread {
@@ -67,16 +70,17 @@ struct BenchVision: AsyncParsableCommand {
             var labels: [String] = []
             for item in cases {
                 let rendered = try CorpusRendering.render(item, side: 64, quality: 90)
-                let side = imageSize ?? (size == "micro" ? ModelConfig.micro().imageSize : ModelConfig.nano().imageSize)
+                let side = try imageSize ?? ModelConfig.named(size, vocabSize: 300).imageSize
                 images.append(PolicyImage.normalize(try JPEG.decode(rendered.jpeg).preparedForModel(side: side).pixels))
                 labels.append(task.label(of: item, taxonomy: knowledge.taxonomy))
             }
             let tokenizer = try BPETokenizer.train(corpus: [prompt] + labels, vocabSize: 300)
-            var config: ModelConfig = size == "micro" ? .micro(vocabSize: tokenizer.vocabSize) : .nano(vocabSize: tokenizer.vocabSize)
+            var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
             if let pool { config.poolSize = pool }
             if let visionLayers { config.visionLayers = visionLayers }
             if let imageSize { config.imageSize = imageSize }
             if let patchSize { config.patchSize = patchSize }
+            if let channels { config.channels = channels }
             try config.validate()
             let policy = try PolicyModel(config: config, seed: 3)
             let codec = PromptCodec(tokenizer: tokenizer, config: config)
@@ -108,7 +112,8 @@ struct BenchVision: AsyncParsableCommand {
             var counts: [String: Int] = [:]
             for label in labels[train...] { counts[label, default: 0] += 1 }
             let held = cases.count - train
-            print("model: image \(config.imageSize), patch \(config.patchSize), visual tokens \(config.visualTokens)")
+            print("model: image \(config.imageSize), patch \(config.patchSize), visual tokens \(config.visualTokens), "
+                  + "channels \(config.channels), \(policy.parameterCount) parameters")
             print(String(format: "vision %@: held-out accuracy %.3f vs majority %.3f (%d classes, %d training images, %d steps, final loss %.3f)",
                          task.rawValue, Double(correct) / Double(held), Double(counts.values.max() ?? 0) / Double(held),
                          Set(labels).count, train, steps, loss))

@@ -26,6 +26,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Full-weight steps that make the base model (general visual description, no diagnosis).
     public var pretrainSteps: Int
     public var pretrainLearningRate: Double
+    /// The share of pretraining examples that are captions naming a train-split or textbook
+    /// case's label (`VisualCorpus.naming`); nil in older runs: none.
+    public var pretrainNamingShare: Double?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -42,6 +45,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
+    public var namingShare: Double { pretrainNamingShare ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).
     public var rlSteps: Int
@@ -160,19 +164,20 @@ extension RunConfig {
             guard let current = kinds[name] else {
                 throw RunConfigError("setting '\(setting)': '\(name)' is not a run knob; known: \(kinds.keys.sorted().joined(separator: ", "))")
             }
-            switch current {
-            case is Bool, is Bool?:
+            // By declared type: a nil optional matches `is T?` for every T, so `is` cannot tell.
+            let kind = type(of: current)
+            if kind == Bool.self || kind == Bool?.self {
                 guard let value = Bool(text) else { throw RunConfigError("setting '\(setting)': \(name) takes true or false") }
                 object[name] = value
-            case is Int, is UInt64:
+            } else if kind == Int.self || kind == UInt64.self || kind == Int?.self {
                 guard let value = Int64(text) else { throw RunConfigError("setting '\(setting)': \(name) takes a whole number") }
                 object[name] = value
-            case is Double:
+            } else if kind == Double.self || kind == Double?.self {
                 guard let value = Double(text), value.isFinite else {
                     throw RunConfigError("setting '\(setting)': \(name) takes a number")
                 }
                 object[name] = value
-            default:
+            } else {
                 object[name] = text
             }
         }

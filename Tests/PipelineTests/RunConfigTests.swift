@@ -7,7 +7,7 @@ import Testing
         let quick = try RunConfig.profile("quick", arm: .skinR1)
         let changed = try quick.overriding([
             "sftEpochs=5", "rlLearningRate=0.0005", "skipZeroVariance=true", "objective=behaviour",
-            "trajectoryStyle=full", "posedTrajectories=false", "seed=7",
+            "trajectoryStyle=full", "posedTrajectories=false", "seed=7", "pretrainNamingShare=0.4",
         ])
         #expect(changed.sftEpochs == 5)
         #expect(changed.rlLearningRate == 0.0005)
@@ -15,6 +15,7 @@ import Testing
         #expect(changed.objective == "behaviour")
         #expect(changed.style == .full && !changed.posesTrajectories)
         #expect(changed.seed == 7)
+        #expect(changed.namingShare == 0.4)
         var expected = quick
         expected.sftEpochs = 5
         expected.rlLearningRate = 0.0005
@@ -23,6 +24,7 @@ import Testing
         expected.trajectoryStyle = .full
         expected.posedTrajectories = false
         expected.seed = 7
+        expected.pretrainNamingShare = 0.4
         #expect(changed == expected, "nothing else changes")
         #expect(try quick.overriding([]) == quick)
     }

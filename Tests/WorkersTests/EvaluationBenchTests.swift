@@ -49,8 +49,7 @@ struct EvaluationBenchTests {
             #expect(items.count == suites.count)
 
             let tokenizer = try BPETokenizer.train(corpus: items.prefix(200).map(\.item.prompt), vocabSize: config.vocabSize)
-            let modelConfig: ModelConfig = config.modelSize == "nano"
-                ? .nano(vocabSize: tokenizer.vocabSize) : .micro(vocabSize: tokenizer.vocabSize)
+            let modelConfig = try ModelConfig.named(config.modelSize, vocabSize: tokenizer.vocabSize)
             let base = try PolicyModel(config: modelConfig, seed: 1)
             let baseSHA = try await PolicyArtifacts(blobs: BlobStore(client: client)).storeBase(base, tokenizer: tokenizer)
             let policy = PublishedPolicy(version: 0, step: 0, stage: "base", baseSHA: baseSHA, adapterSHA: nil,

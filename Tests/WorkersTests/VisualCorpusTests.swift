@@ -1,3 +1,5 @@
+import Domain
+import Knowledge
 import Testing
 @testable import Workers
 
@@ -18,5 +20,45 @@ struct VisualCorpusTests {
         // The tokenizer's text sample keeps every text when it has no limit.
         #expect(BaseModelBuilder.sample(["a", "b", "c"], limit: 0) == ["a", "b", "c"])
         #expect(BaseModelBuilder.sample(["a", "b", "c", "d"], limit: 2) == ["a", "c"])
+    }
+}
+
+@Suite("The base's naming captions")
+struct NamingCaptionTests {
+    static let knowledge: KnowledgeBase = try! KnowledgeBase.load()
+
+    static func appearance(label: NodeID?) -> CaseAppearance {
+        let rule = knowledge.rules["melanoma"] ?? knowledge.rules.values.first!
+        return CaseAppearance(caseID: "ham-0001", imageSHA: "abc", appearance: rule.hallmarks, label: label)
+    }
+
+    @Test func aCaptionNamesTheLabelAfterWhatTheImageShows() throws {
+        let taxonomy = Self.knowledge.taxonomy
+        let label = try #require(taxonomy.lookup("melanoma")?.id)
+        let caption = try #require(VisualCorpus.naming(for: Self.appearance(label: label), taxonomy: taxonomy))
+        #expect(caption.imageSHA == "abc")
+        #expect(caption.prompt == VisualCorpus.namingPrompt)
+        #expect(caption.answer.hasPrefix(PromptText.thinkingOpen + " The image shows "))
+        #expect(caption.answer.hasSuffix("These findings indicate \(taxonomy.name(of: label)). \(PromptText.thinkingClose)"))
+        // No caption for an unlabelled case, the root or a label outside the taxonomy.
+        #expect(VisualCorpus.naming(for: Self.appearance(label: nil), taxonomy: taxonomy) == nil)
+        #expect(VisualCorpus.naming(for: Self.appearance(label: taxonomy.root), taxonomy: taxonomy) == nil)
+        #expect(VisualCorpus.naming(for: Self.appearance(label: "no_such_node"), taxonomy: taxonomy) == nil)
+    }
+
+    @Test func theNamingShareSetsHowOftenACaptionIsPicked() {
+        let visual = (0..<5).map { VisualExample(imageSHA: "v\($0)", prompt: "p", answer: "a") }
+        let naming = (0..<5).map { VisualExample(imageSHA: "n\($0)", prompt: VisualCorpus.namingPrompt, answer: "a") }
+        func captions(share: Double, naming: [VisualExample]) -> Int {
+            var rng = SplitMix64(seed: 1, stream: "pick")
+            return (0..<2000).filter { _ in
+                BaseModelBuilder.pick(visual: visual, naming: naming, namingShare: share, rng: &rng).imageSHA.hasPrefix("n")
+            }.count
+        }
+        #expect(captions(share: 0, naming: naming) == 0)
+        #expect(captions(share: 1, naming: naming) == 2000)
+        #expect(captions(share: 0.5, naming: []) == 0, "no captions to pick")
+        let half = captions(share: 0.5, naming: naming)
+        #expect(half > 900 && half < 1100, "\(half) of 2000")
     }
 }

@@ -11,10 +11,10 @@ import Store
 /// The model shape a run asks for, sized to the tokenizer's vocabulary.
 enum LearnerModelShape {
     static func config(for run: RunConfig, vocabSize: Int) throws -> ModelConfig {
-        switch run.modelSize {
-        case "nano": return .nano(vocabSize: vocabSize)
-        case "micro": return .micro(vocabSize: vocabSize)
-        default: throw LearnerError("run config modelSize '\(run.modelSize)' is not a model size (nano or micro)")
+        do {
+            return try ModelConfig.named(run.modelSize, vocabSize: vocabSize)
+        } catch {
+            throw LearnerError("run config modelSize: \(error)")
         }
     }
 
@@ -58,6 +58,7 @@ struct BaseModelBuilder: Sendable {
     /// evaluation prompts, and the answer templates of the visual corpus. None of them
     /// depends on the arm (the synthesizer always stores trajectories and prompts).
     func tokenizerCorpus(visual: [VisualExample]) async throws -> [String] {
+        // `visual` holds the naming captions too when the run has them.
         var texts: [String] = []
         let trajectories = try await client.query("""
             SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
@@ -87,8 +88,9 @@ struct BaseModelBuilder: Sendable {
             "scale=\(run.dataScale)", "seed=\(run.seed)", "model=\(run.modelSize)", "vocab=\(run.vocabSize)",
             "pretrainSteps=\(run.pretrainSteps)", "pretrainLR=\(run.pretrainLearningRate)", "batch=\(run.batchSize)",
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
-        ].joined(separator: "|")
-        return "base-v1-" + SHA256.hexDigest(Array(knobs.utf8))
+        ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
+        let joined = knobs.joined(separator: "|")
+        return "base-v1-" + SHA256.hexDigest(Array(joined.utf8))
     }
 
     /// The base, loaded from the cache or trained; nil when a graceful shutdown interrupted
@@ -101,7 +103,8 @@ struct BaseModelBuilder: Sendable {
             throw LearnerError("no textbook or training cases with known appearance in the catalogue: write the corpus first (skinr1 data synth)")
         }
         let visual = cases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
-        let texts = try await tokenizerCorpus(visual: visual)
+        let naming = config.namingShare > 0 ? cases.compactMap { VisualCorpus.naming(for: $0, taxonomy: knowledge.taxonomy) } : []
+        let texts = try await tokenizerCorpus(visual: visual + naming)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
         let key = Self.cacheKey(run: config, corpusDigest: SHA256.hexDigest(Array(digestInput.utf8)))
@@ -127,12 +130,15 @@ struct BaseModelBuilder: Sendable {
         var rng = SplitMix64(seed: config.seed, stream: "pretrain")
         var losses: [Double] = []
         logger.info("pretraining the base", metadata: [
-            "base.cases": "\(cases.count)", "base.examples": "\(visual.count)", "base.appearance": "\(source.rawValue)",
+            "base.cases": "\(cases.count)", "base.examples": "\(visual.count)", "base.naming": "\(naming.count)",
+            "base.naming_share": "\(config.namingShare)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            let picks = (0..<config.batchSize).map { _ in visual[rng.nextInt(below: visual.count)] }
+            let picks = (0..<config.batchSize).map { _ in
+                Self.pick(visual: visual, naming: naming, namingShare: config.namingShare, rng: &rng)
+            }
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = schedule.learningRate(at: step)
@@ -152,6 +158,14 @@ struct BaseModelBuilder: Sendable {
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)
+    }
+
+    /// One pretraining example: a naming caption with probability `namingShare` (when there
+    /// are any), else a visual-corpus example.
+    static func pick(visual: [VisualExample], naming: [VisualExample], namingShare: Double,
+                     rng: inout SplitMix64) -> VisualExample {
+        if !naming.isEmpty, rng.nextDouble() < namingShare { return naming[rng.nextInt(below: naming.count)] }
+        return visual[rng.nextInt(below: visual.count)]
     }
 
     /// One supervised step with response-only loss (METHOD.md 6.1): zero, forward+backward,

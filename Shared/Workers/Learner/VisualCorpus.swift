@@ -17,6 +17,15 @@ public struct CaseAppearance: Sendable, Equatable {
     public var caseID: String
     public var imageSHA: String
     public var appearance: LesionAppearance
+    /// The case's label at its dataset's granularity (nil for an unlabelled case).
+    public var label: NodeID?
+
+    public init(caseID: String, imageSHA: String, appearance: LesionAppearance, label: NodeID? = nil) {
+        self.caseID = caseID
+        self.imageSHA = imageSHA
+        self.appearance = appearance
+        self.label = label
+    }
 }
 
 /// How the appearances of the cases were obtained.
@@ -33,8 +42,13 @@ public enum AppearanceSource: String, Sendable {
 /// The base model's pretraining corpus (pipeline contract, step 2): multiple-choice questions
 /// about what is VISIBLE in case images (dominant colour, pigment network, dots, vessels,
 /// scale, veil, surface, size), answered in the RL answer format, plus short feature
-/// descriptions. It teaches the answer format and visual grounding; no question or answer
-/// names a diagnosis, a family or a lesion condition.
+/// descriptions. It teaches the answer format and visual grounding; none of these questions
+/// or answers names a diagnosis, a family or a lesion condition.
+///
+/// Optionally (`RunConfig.pretrainNamingShare`) the base also learns captions that name a
+/// case's label (`naming(for:taxonomy:)`), standing for the dermatology images with their
+/// names that a generally pretrained vision-language model has seen: only train-split and
+/// textbook images, only at their dataset's granularity, never as a multiple-choice question.
 public enum VisualCorpus {
     /// Appearances of the cases the base may look at: textbook exemplars and the train split
     /// of the training datasets (never validation, test or OOD images), in id order.
@@ -55,17 +69,17 @@ public enum VisualCorpus {
         for row in rows.evenlySpread(limit: limit) {
             let id: String = try row.decode("id")
             let sha: String = try row.decode("image_sha256")
+            let labelNode = try row.decode("node_id", as: String?.self)
             if let appearance = exact[id] {
-                cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: appearance))
+                cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: appearance, label: labelNode))
                 usedExact += 1
                 continue
             }
             let metadataText: String = try row.decode("metadata")
             let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
-            let labelNode = try row.decode("node_id", as: String?.self)
             let node = metadata["drawn_diagnosis"] ?? labelNode
             guard let node, let rule = knowledge.rules[node] else { continue }
-            cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: midpoints(rule.hallmarks)))
+            cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: midpoints(rule.hallmarks), label: labelNode))
             usedRule += 1
         }
         let source: AppearanceSource = usedRule == 0 ? .replannedCorpus : (usedExact == 0 ? .ruleHallmarks : .mixed)
@@ -153,6 +167,18 @@ public enum VisualCorpus {
                                  prompt: "Describe the visible features of the skin lesion in this image.",
                                  answer: thinking))
         return out
+    }
+
+    static let namingPrompt = "Name the skin condition shown in this image."
+
+    /// A caption naming the case's label after what the image shows (the words the
+    /// trajectories use to conclude: "These findings indicate ..."); nil for an unlabelled
+    /// case or a label outside the taxonomy.
+    public static func naming(for item: CaseAppearance, taxonomy: Taxonomy) -> VisualExample? {
+        guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
+        let seen = "The image shows \(join(AppearanceSampler.findings(item.appearance)))."
+        let answer = "\(PromptText.thinkingOpen) \(seen) These findings indicate \(taxonomy.name(of: label)). \(PromptText.thinkingClose)"
+        return VisualExample(imageSHA: item.imageSHA, prompt: namingPrompt, answer: answer)
     }
 
     static func join(_ items: [String]) -> String {
