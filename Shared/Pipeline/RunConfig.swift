@@ -26,7 +26,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Full-weight steps that make the base model (general visual description, no diagnosis).
     public var pretrainSteps: Int
     public var pretrainLearningRate: Double
-    /// The share of pretraining examples that are captions naming a train-split or textbook
+    /// The share of pretraining batches that are questions naming a train-split or textbook
     /// case's label (`VisualCorpus.naming`); nil in older runs: none.
     public var pretrainNamingShare: Double?
     public var loraRank: Int

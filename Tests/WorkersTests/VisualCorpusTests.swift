@@ -23,42 +23,62 @@ struct VisualCorpusTests {
     }
 }
 
-@Suite("The base's naming captions")
-struct NamingCaptionTests {
+@Suite("The base's naming questions")
+struct NamingQuestionTests {
     static let knowledge: KnowledgeBase = try! KnowledgeBase.load()
 
-    static func appearance(label: NodeID?) -> CaseAppearance {
-        let rule = knowledge.rules["melanoma"] ?? knowledge.rules.values.first!
-        return CaseAppearance(caseID: "ham-0001", imageSHA: "abc", appearance: rule.hallmarks, label: label)
+    static func appearance(_ id: String, label: NodeID?) -> CaseAppearance {
+        let rule = knowledge.rules.values.sorted { $0.node < $1.node }.first!
+        return CaseAppearance(caseID: id, imageSHA: "sha-\(id)", appearance: rule.hallmarks, label: label)
     }
 
-    @Test func aCaptionNamesTheLabelAfterWhatTheImageShows() throws {
+    @Test func aQuestionNamesTheLabelThenAnswersWithItsLetter() throws {
         let taxonomy = Self.knowledge.taxonomy
-        let label = try #require(taxonomy.lookup("melanoma")?.id)
-        let caption = try #require(VisualCorpus.naming(for: Self.appearance(label: label), taxonomy: taxonomy))
-        #expect(caption.imageSHA == "abc")
-        #expect(caption.prompt == VisualCorpus.namingPrompt)
-        #expect(caption.answer.hasPrefix(PromptText.thinkingOpen + " The image shows "))
-        #expect(caption.answer.hasSuffix("These findings indicate \(taxonomy.name(of: label)). \(PromptText.thinkingClose)"))
-        // No caption for an unlabelled case, the root or a label outside the taxonomy.
-        #expect(VisualCorpus.naming(for: Self.appearance(label: nil), taxonomy: taxonomy) == nil)
-        #expect(VisualCorpus.naming(for: Self.appearance(label: taxonomy.root), taxonomy: taxonomy) == nil)
-        #expect(VisualCorpus.naming(for: Self.appearance(label: "no_such_node"), taxonomy: taxonomy) == nil)
+        let labels = try ["melanoma", "basal cell carcinoma", "dermatofibroma", "actinic keratosis", "seborrheic keratosis"]
+            .map { try #require(taxonomy.lookup($0)?.id, "\($0)") }
+        let cases = labels.enumerated().map { Self.appearance("case-\($0.offset)", label: $0.element) }
+            + [Self.appearance("unlabelled", label: nil), Self.appearance("root", label: taxonomy.root)]
+        let questions = VisualCorpus.naming(for: cases, taxonomy: taxonomy, seed: 7)
+        #expect(questions.count == labels.count, "no question for an unlabelled case or the root")
+        var letters: Set<String> = []
+        for (question, label) in zip(questions, labels) {
+            let name = taxonomy.name(of: label)
+            let lines = question.prompt.split(separator: "\n").map(String.init)
+            #expect(lines.first == VisualCorpus.namingQuestion)
+            let options = lines.filter { $0.count > 3 && $0.dropFirst().hasPrefix(": ") }
+            #expect(options.count == 4)
+            #expect(Set(options.map { String($0.dropFirst(3)) }).count == 4, "four distinct names")
+            let line = try #require(options.first { $0.hasSuffix(": \(name)") }, "the label is an option")
+            let letter = String(line.prefix(1))
+            letters.insert(letter)
+            let parsed = AnswerParser.parse(question.answer, letters: ["A", "B", "C", "D"])
+            #expect(parsed.letter == letter, "\(question.answer)")
+            #expect(question.answer.contains("These findings indicate \(name). \(PromptText.thinkingClose)"))
+            #expect(!question.prompt.contains(PromptText.stem(for: .disease)), "not the disease questions' wording")
+        }
+        #expect(letters.count >= 2, "the answer's position varies")
+        // A lone label has nothing to be told apart from.
+        #expect(VisualCorpus.naming(for: [cases[0]], taxonomy: taxonomy, seed: 7).isEmpty)
     }
 
-    @Test func theNamingShareSetsHowOftenACaptionIsPicked() {
+    @Test func theNamingShareSetsHowOftenABatchOfQuestionsIsPicked() {
         let visual = (0..<5).map { VisualExample(imageSHA: "v\($0)", prompt: "p", answer: "a") }
-        let naming = (0..<5).map { VisualExample(imageSHA: "n\($0)", prompt: VisualCorpus.namingPrompt, answer: "a") }
-        func captions(share: Double, naming: [VisualExample]) -> Int {
+        let naming = (0..<5).map { VisualExample(imageSHA: "n\($0)", prompt: VisualCorpus.namingQuestion, answer: "a") }
+        /// Batches of naming questions among 2,000; every batch is of one kind.
+        func namingBatches(share: Double, naming: [VisualExample]) -> Int {
             var rng = SplitMix64(seed: 1, stream: "pick")
             return (0..<2000).filter { _ in
-                BaseModelBuilder.pick(visual: visual, naming: naming, namingShare: share, rng: &rng).imageSHA.hasPrefix("n")
+                let batch = BaseModelBuilder.batch(4, visual: visual, naming: naming, namingShare: share, rng: &rng)
+                #expect(batch.count == 4)
+                let kinds = Set(batch.map { $0.imageSHA.hasPrefix("n") })
+                #expect(kinds.count == 1, "one kind per batch")
+                return kinds == [true]
             }.count
         }
-        #expect(captions(share: 0, naming: naming) == 0)
-        #expect(captions(share: 1, naming: naming) == 2000)
-        #expect(captions(share: 0.5, naming: []) == 0, "no captions to pick")
-        let half = captions(share: 0.5, naming: naming)
+        #expect(namingBatches(share: 0, naming: naming) == 0)
+        #expect(namingBatches(share: 1, naming: naming) == 2000)
+        #expect(namingBatches(share: 0.5, naming: []) == 0, "no questions to pick")
+        let half = namingBatches(share: 0.5, naming: naming)
         #expect(half > 900 && half < 1100, "\(half) of 2000")
     }
 }

@@ -58,7 +58,7 @@ struct BaseModelBuilder: Sendable {
     /// evaluation prompts, and the answer templates of the visual corpus. None of them
     /// depends on the arm (the synthesizer always stores trajectories and prompts).
     func tokenizerCorpus(visual: [VisualExample]) async throws -> [String] {
-        // `visual` holds the naming captions too when the run has them.
+        // `visual` holds the naming questions too when the run has them.
         var texts: [String] = []
         let trajectories = try await client.query("""
             SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
@@ -103,7 +103,7 @@ struct BaseModelBuilder: Sendable {
             throw LearnerError("no textbook or training cases with known appearance in the catalogue: write the corpus first (skinr1 data synth)")
         }
         let visual = cases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
-        let naming = config.namingShare > 0 ? cases.compactMap { VisualCorpus.naming(for: $0, taxonomy: knowledge.taxonomy) } : []
+        let naming = config.namingShare > 0 ? VisualCorpus.naming(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed) : []
         let texts = try await tokenizerCorpus(visual: visual + naming)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
@@ -136,9 +136,7 @@ struct BaseModelBuilder: Sendable {
         ])
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            let picks = (0..<config.batchSize).map { _ in
-                Self.pick(visual: visual, naming: naming, namingShare: config.namingShare, rng: &rng)
-            }
+            let picks = Self.batch(config.batchSize, visual: visual, naming: naming, namingShare: config.namingShare, rng: &rng)
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = schedule.learningRate(at: step)
@@ -160,12 +158,13 @@ struct BaseModelBuilder: Sendable {
                            pretrainLosses: losses, appearanceSource: source)
     }
 
-    /// One pretraining example: a naming caption with probability `namingShare` (when there
-    /// are any), else a visual-corpus example.
-    static func pick(visual: [VisualExample], naming: [VisualExample], namingShare: Double,
-                     rng: inout SplitMix64) -> VisualExample {
-        if !naming.isEmpty, rng.nextDouble() < namingShare { return naming[rng.nextInt(below: naming.count)] }
-        return visual[rng.nextInt(below: visual.count)]
+    /// One pretraining batch: naming questions with probability `namingShare` (when there are
+    /// any), else visual-corpus examples. Whole batches of one kind, because a batch is as
+    /// long as its longest sequence.
+    static func batch(_ size: Int, visual: [VisualExample], naming: [VisualExample], namingShare: Double,
+                      rng: inout SplitMix64) -> [VisualExample] {
+        let pool = !naming.isEmpty && rng.nextDouble() < namingShare ? naming : visual
+        return (0..<size).map { _ in pool[rng.nextInt(below: pool.count)] }
     }
 
     /// One supervised step with response-only loss (METHOD.md 6.1): zero, forward+backward,

@@ -97,7 +97,7 @@ struct SFTStage: Sendable {
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
         let naming = config.namingShare > 0
-            ? visualCases.compactMap { VisualCorpus.naming(for: $0, taxonomy: knowledge.taxonomy) } : []
+            ? VisualCorpus.naming(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed) : []
         let replay = (visualCases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) } + naming)
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")

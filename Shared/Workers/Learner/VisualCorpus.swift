@@ -45,10 +45,11 @@ public enum AppearanceSource: String, Sendable {
 /// descriptions. It teaches the answer format and visual grounding; none of these questions
 /// or answers names a diagnosis, a family or a lesion condition.
 ///
-/// Optionally (`RunConfig.pretrainNamingShare`) the base also learns captions that name a
-/// case's label (`naming(for:taxonomy:)`), standing for the dermatology images with their
-/// names that a generally pretrained vision-language model has seen: only train-split and
-/// textbook images, only at their dataset's granularity, never as a multiple-choice question.
+/// Optionally (`RunConfig.pretrainNamingShare`) the base also learns to name a case's label
+/// (`naming(for:labels:taxonomy:seed:)`), standing for the labelled dermatology images a
+/// generally pretrained vision-language model has seen: only train-split and textbook
+/// images, only at their dataset's granularity, asked like the feature questions (never in
+/// the disease questions' wording or answer format, never with a lesion condition).
 public enum VisualCorpus {
     /// Appearances of the cases the base may look at: textbook exemplars and the train split
     /// of the training datasets (never validation, test or OOD images), in id order.
@@ -169,16 +170,33 @@ public enum VisualCorpus {
         return out
     }
 
-    static let namingPrompt = "Name the skin condition shown in this image."
+    static let namingQuestion = "Which skin condition does this image show?"
 
-    /// A caption naming the case's label after what the image shows (the words the
-    /// trajectories use to conclude: "These findings indicate ..."); nil for an unlabelled
-    /// case or a label outside the taxonomy.
-    public static func naming(for item: CaseAppearance, taxonomy: Taxonomy) -> VisualExample? {
+    /// A multiple-choice question naming the case's label among three other labels of the
+    /// corpus (`labels`), answered like the feature questions: what the image shows, "These
+    /// findings indicate <label>." (the words the trajectories conclude with), then the
+    /// letter of the option that names it. nil for an unlabelled case, the root, a label
+    /// outside the taxonomy, or fewer than two labels in all.
+    public static func naming(for item: CaseAppearance, labels: [NodeID], taxonomy: Taxonomy,
+                              seed: UInt64) -> VisualExample? {
         guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
-        let seen = "The image shows \(join(AppearanceSampler.findings(item.appearance)))."
-        let answer = "\(PromptText.thinkingOpen) \(seen) These findings indicate \(taxonomy.name(of: label)). \(PromptText.thinkingClose)"
-        return VisualExample(imageSHA: item.imageSHA, prompt: namingPrompt, answer: answer)
+        var rng = SplitMix64(seed: seed, stream: "naming:\(item.caseID)")
+        let others = rng.shuffled(Array(Set(labels).subtracting([label, taxonomy.root])).sorted()).prefix(3)
+        guard !others.isEmpty else { return nil }
+        let options = rng.shuffled([label] + others)
+        let letter = letters[options.firstIndex(of: label)!]
+        let lines = zip(letters, options).map { "\($0): \(taxonomy.name(of: $1))" }
+        let prompt = ([namingQuestion] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
+        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
+            + "These findings indicate \(taxonomy.name(of: label))."
+        return VisualExample(imageSHA: item.imageSHA, prompt: prompt,
+                             answer: PromptText.answer(thinking: thinking, letter: letter, condition: nil))
+    }
+
+    /// The naming questions of every labelled case among `cases`.
+    public static func naming(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64) -> [VisualExample] {
+        let labels = Array(Set(cases.compactMap(\.label))).sorted()
+        return cases.compactMap { naming(for: $0, labels: labels, taxonomy: taxonomy, seed: seed) }
     }
 
     static func join(_ items: [String]) -> String {
