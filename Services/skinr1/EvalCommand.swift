@@ -29,10 +29,18 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Print this many answers of every suite (prompt's item id, chosen and correct letter, answer text).")
     var showAnswers: Int = 0
 
+    @Option(help: "Sample at this temperature instead of greedy decoding, to see what rollout workers sample; the results are then not stored.")
+    var temperature: Double = 0
+
+    @Option(help: "With --temperature: min-p truncation of the sampler (the run's samplingMinP unless given).")
+    var minP: Double?
+
     func validate() throws {
         guard version >= 0 else { throw ValidationError("--version must be 0 or more") }
         guard batch >= 1, blasThreads >= 1 else { throw ValidationError("--batch and --blas-threads must be at least 1") }
         guard showAnswers >= 0 else { throw ValidationError("--show-answers must be 0 or more") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 (greedy) or positive") }
+        if let minP { guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must lie in [0, 1]") } }
     }
 
     func run() async throws {
@@ -58,8 +66,14 @@ struct EvalCommand: AsyncParsableCommand {
         }
         Console.line("evaluating run \(run) version \(policy.version) (\(policy.stage), step \(policy.step)) on \(items.count) items")
         let result = try await PolicyEvaluator(client: client, logger: logger)
-            .evaluate(policy, items: items, maxNewTokens: record.config.maxNewTokens, batchSize: batch)
-        try await store.write(runID: run, policy: policy, values: result.values)
+            .evaluate(policy, items: items, maxNewTokens: record.config.maxNewTokens, batchSize: batch,
+                      temperature: Float(temperature), minP: Float(minP ?? record.config.minP))
+        if temperature == 0 {
+            try await store.write(runID: run, policy: policy, values: result.values)
+        } else {
+            Console.line("sampled at temperature \(temperature), min-p \(minP ?? record.config.minP): "
+                         + "the results are printed, not stored (evaluation is greedy)")
+        }
         if showAnswers > 0 { printAnswers(items: items, result: result) }
         Console.line(EvaluationTable.versionSummary(result.values))
         Console.line(String(format: "load %.2f s, decode %.2f s (%d items, %.1f items/s, %d tokens)",

@@ -12,11 +12,16 @@ public struct SamplingOptions: Sendable, Equatable {
     public var stopToken: Int32?
     /// false recomputes the full sequence at every step (the reference path).
     public var useKVCache: Bool
+    /// Min-p truncation: when sampling, only tokens whose probability (at `temperature`) is at
+    /// least `minP` times the most likely token's can be drawn; 0 keeps every token. A small
+    /// policy spreads a little mass over hundreds of tokens, and over an answer of ~70 tokens
+    /// that tail is drawn often enough to garble most answers.
+    public var minP: Float
 
     public init(maxNewTokens: Int = 128, temperature: Float = 1, seed: UInt64 = 0,
-                stopToken: Int32? = nil, useKVCache: Bool = true) {
+                stopToken: Int32? = nil, useKVCache: Bool = true, minP: Float = 0) {
         self.maxNewTokens = maxNewTokens; self.temperature = temperature; self.seed = seed
-        self.stopToken = stopToken; self.useKVCache = useKVCache
+        self.stopToken = stopToken; self.useKVCache = useKVCache; self.minP = minP
     }
 }
 
@@ -44,6 +49,9 @@ extension PolicyModel {
         guard options.maxNewTokens >= 0, options.temperature >= 0 else {
             throw NeuralNetError("sampling: maxNewTokens and temperature must be non-negative")
         }
+        guard options.minP >= 0, options.minP <= 1 else {
+            throw NeuralNetError("sampling: minP must lie in [0, 1], got \(options.minP)")
+        }
         var rngs = (0..<b).map { SeededGenerator(seed: options.seed ^ (UInt64($0) &* 0x9E37_79B9_7F4A_7C15)) }
         var samples = [PolicySample](repeating: PolicySample(tokens: [], text: "", logProbs: [], samplingLogProbs: [], stopped: false), count: b)
         var done = Set<Int>()
@@ -68,7 +76,7 @@ extension PolicyModel {
                             for j in range {
                                 let i = active[j]
                                 outp[i] = Self.pick(lgp + i * v, v: v, temperature: options.temperature,
-                                                    rng: &gp[i], scratch: scratch)
+                                                    minP: options.minP, rng: &gp[i], scratch: scratch)
                             }
                         }
                     }
@@ -107,8 +115,9 @@ extension PolicyModel {
     /// Draws a token from one row of logits. Returns it, its log-probability at
     /// temperature 1 (computed as the training forward computes it, so the behaviour
     /// log-probability of a rollout and the learner's log pi agree), and its log-probability
-    /// under the distribution it was drawn from. `scratch` holds V floats.
-    static func pick(_ row: UnsafePointer<Float>, v: Int, temperature: Float,
+    /// under the distribution it was drawn from (temperature and min-p applied). `scratch`
+    /// holds V floats.
+    static func pick(_ row: UnsafePointer<Float>, v: Int, temperature: Float, minP: Float = 0,
                      rng: inout SeededGenerator, scratch: UnsafeMutablePointer<Float>) -> (Int32, Float, Float) {
         let mx = maxOf(row, v)
         var arg = 0
@@ -118,9 +127,16 @@ extension PolicyModel {
         if temperature == 0 {
             return (Int32(arg), row[arg] - lse1, 0)
         }
-        // scratch = exp((logit - max) / T); draw by the cumulative sum
+        // scratch = exp((logit - max) / T), i.e. p_j / p_max at temperature T; min-p drops
+        // what lies below minP of the top token; draw by the cumulative sum
         for j in 0..<v { scratch[j] = (row[j] - mx) / temperature }
-        let sumT = expShiftedInPlace(scratch, v, 0)
+        var sumT = expShiftedInPlace(scratch, v, 0)
+        if minP > 0 {
+            sumT = 0
+            for j in 0..<v {
+                if scratch[j] < minP { scratch[j] = 0 } else { sumT += scratch[j] }
+            }
+        }
         let u = rng.nextUniform() * sumT
         var acc: Float = 0, chosen = v - 1
         for j in 0..<v {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NeuralNet
 
@@ -87,6 +88,45 @@ import Testing
                 #expect(abs(lp[prompts[i].count + t] - sampled) < 1e-4)
             }
             #expect(s[i].samplingLogProbs != s[i].logProbs)
+        }
+    }
+
+    @Test func minPDrawsOnlyTokensNearTheTopAndRenormalises() {
+        // Probabilities at temperature 1 proportional to 8, 4, 2, 1, 0.5, 0.25: with min-p 0.2
+        // only the first three (8/8, 4/8, 2/8 >= 0.2) can be drawn, with probabilities 8/14,
+        // 4/14 and 2/14 (the naive reference); without min-p the tail is drawn too.
+        let logits: [Float] = [8, 4, 2, 1, 0.5, 0.25].map { logf($0) }
+        let v = logits.count
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: v)
+        defer { scratch.deallocate() }
+        func draws(minP: Float, n: Int) -> [Int: Int] {
+            var rng = SeededGenerator(seed: 9)
+            var counts: [Int: Int] = [:]
+            logits.withUnsafeBufferPointer { row in
+                for _ in 0..<n {
+                    let (token, lp, slp) = PolicyModel.pick(row.baseAddress!, v: v, temperature: 1, minP: minP,
+                                                            rng: &rng, scratch: scratch)
+                    counts[Int(token), default: 0] += 1
+                    let weights: [Float] = [8, 4, 2, 1, 0.5, 0.25]
+                    let kept = minP > 0 ? weights.filter { $0 / 8 >= minP } : weights
+                    #expect(abs(lp - logf(weights[Int(token)] / 15.75)) < 1e-4, "log pi at temperature 1")
+                    #expect(abs(slp - logf(weights[Int(token)] / kept.reduce(0, +))) < 1e-4, "log of the draw's probability")
+                }
+            }
+            return counts
+        }
+        let truncated = draws(minP: 0.2, n: 4000)
+        #expect(Set(truncated.keys) == [0, 1, 2], "\(truncated)")
+        #expect(abs(Double(truncated[0]!) / 4000 - 8.0 / 14) < 0.03)
+        #expect(abs(Double(truncated[2]!) / 4000 - 2.0 / 14) < 0.03)
+        let full = draws(minP: 0, n: 4000)
+        #expect(full.keys.contains(4) && full.keys.contains(5), "the tail without min-p: \(full)")
+    }
+
+    @Test func aMinPOutsideZeroToOneIsRefused() throws {
+        let (model, images, prompts) = try setup()
+        #expect(throws: NeuralNetError.self) {
+            try model.generate(images: images, prompts: prompts, options: SamplingOptions(maxNewTokens: 2, minP: 1.5))
         }
     }
 

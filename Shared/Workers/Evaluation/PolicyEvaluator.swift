@@ -44,9 +44,11 @@ public final class PolicyEvaluator: Sendable {
     }
 
     /// Greedy answers of `policy` to every item, graded, with the metrics of each suite.
-    /// `maxNewTokens` bounds each answer; `batchSize` items are decoded together.
+    /// `maxNewTokens` bounds each answer; `batchSize` items are decoded together. A positive
+    /// `temperature` samples instead, with min-p `minP` (what rollout workers see; not the
+    /// method's evaluation).
     public func evaluate(_ policy: PublishedPolicy, items: [EvaluationSuiteItem], maxNewTokens: Int,
-                         batchSize: Int) async throws -> VersionEvaluation {
+                         batchSize: Int, temperature: Float = 0, minP: Float = 0) async throws -> VersionEvaluation {
         guard !items.isEmpty else {
             throw EvaluationError("version \(policy.version): there are no evaluation items to answer")
         }
@@ -56,7 +58,8 @@ public final class PolicyEvaluator: Sendable {
 
         let model = current.model, tokenizer = current.tokenizer
         let codec = PromptCodec(tokenizer: tokenizer, config: model.config)
-        let options = SamplingOptions(maxNewTokens: maxNewTokens, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+        let options = SamplingOptions(maxNewTokens: maxNewTokens, temperature: temperature, seed: 0,
+                                      stopToken: tokenizer.eos, minP: minP)
         var outcomes: [EvaluationOutcome] = []
         outcomes.reserveCapacity(items.count)
         var answers: [String] = []

@@ -369,7 +369,7 @@ public final class RolloutWorker: Sendable {
         let groupIDs = zip(prompts, tickets).map { Self.groupID(promptID: $0.promptID, ticket: $1) }
         let options = SamplingOptions(maxNewTokens: config.maxNewTokens, temperature: Float(config.temperature),
                                       seed: Self.samplingSeed(runSeed: config.seed, groupIDs: groupIDs),
-                                      stopToken: policy.tokenizer.eos)
+                                      stopToken: policy.tokenizer.eos, minP: Float(config.minP))
         let model = policy.model, tokenizer = policy.tokenizer, batchImages = images, batchRows = rows
         let sampledAt = Date()
         let started = ContinuousClock.now
