@@ -46,10 +46,16 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Distinct images held out for the accuracy.")
     var heldOut = 200
 
+    @Flag(help: "Ask with four options (the label and three other labels) and answer with the name, then the letter of the option that names it: also reports how often the letter is right and how often it is the letter of the named option.")
+    var choices = false
+
+    @Flag(help: "With --choices: write each option as 'name (letter)' instead of 'letter: name'.")
+    var letterAfterName = false
+
     func run() async throws {
         let (steps, lr, size, pool, visionLayers, task) = (steps, Float(learningRate), model, pool, visionLayers, task)
         let (imageSize, patchSize, channels) = (imageSize, patchSize, channels)
-        let (train, heldOut) = (trainImages, heldOut)
+        let (train, heldOut, choices, letterAfterName) = (trainImages, heldOut, choices, letterAfterName)
         guard train > 0, heldOut > 0 else { throw ValidationError("--train-images and --held-out must be positive") }
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
@@ -74,7 +80,8 @@ struct BenchVision: AsyncParsableCommand {
                 images.append(PolicyImage.normalize(try JPEG.decode(rendered.jpeg).preparedForModel(side: side).pixels))
                 labels.append(task.label(of: item, taxonomy: knowledge.taxonomy))
             }
-            let tokenizer = try BPETokenizer.train(corpus: [prompt] + labels, vocabSize: 300)
+            let letterTexts = choices ? ["A", "B", "C", "D"].flatMap { ["\n\($0): ", ". \($0)", " (\($0))\n"] } : []
+            let tokenizer = try BPETokenizer.train(corpus: [prompt] + labels + letterTexts, vocabSize: 300)
             var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
             if let pool { config.poolSize = pool }
             if let visionLayers { config.visionLayers = visionLayers }
@@ -87,9 +94,24 @@ struct BenchVision: AsyncParsableCommand {
             let optimizer = AdamW(layout: policy.layout)
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
             var loss: Float = 0
+            let classes = Array(Set(labels)).sorted()
+            let letters = ["A", "B", "C", "D"]
+            /// The question about case `index` (four options with `choices`) and its answer.
+            func question(_ index: Int, rng: inout SplitMix64) -> (prompt: String, answer: String, options: [String]) {
+                guard choices else { return (prompt, labels[index], []) }
+                let others = rng.shuffled(classes.filter { $0 != labels[index] }).prefix(3)
+                let options = rng.shuffled([labels[index]] + others)
+                let lines = zip(letters, options).map { letterAfterName ? "\($1) (\($0))" : "\($0): \($1)" }
+                let letter = letters[options.firstIndex(of: labels[index])!]
+                return (([prompt] + lines).joined(separator: "\n"), "\(labels[index]). \(letter)", options)
+            }
+            let reserve = choices ? 24 : 8
             for step in 0..<steps {
                 let picks = (0..<16).map { _ in rng.nextInt(below: train) }
-                let encoded = picks.map { codec.trainingSequence(prompt: prompt, answer: labels[$0], reserve: 8) }
+                let encoded = picks.map { index -> (tokens: [Int32], responseStart: Int) in
+                    let q = question(index, rng: &rng)
+                    return codec.trainingSequence(prompt: q.prompt, answer: q.answer, reserve: reserve)
+                }
                 let batch = try PolicyBatch(images: picks.flatMap { images[$0] }, sequences: encoded.map(\.tokens), pad: tokenizer.pad)
                 let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
                                                         responseStarts: encoded.map(\.responseStart), length: batch.length)
@@ -99,15 +121,31 @@ struct BenchVision: AsyncParsableCommand {
                 _ = clipGradientNorm(trainable.grads, maxNorm: 1)
                 optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: schedule.learningRate(at: step))
             }
-            var correct = 0
-            let options = SamplingOptions(maxNewTokens: 16, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+            var correct = 0, letterRight = 0, letterOfNamed = 0, namedAnOption = 0
+            let options = SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+            var heldRNG = SplitMix64(seed: 11, stream: "vision-bench-held-out")
             for start in stride(from: train, to: cases.count, by: 50) {
                 let rows = Array(start..<min(cases.count, start + 50))
+                let questions = rows.map { question($0, rng: &heldRNG) }
                 let samples = try policy.generate(images: rows.flatMap { images[$0] },
-                                                  prompts: rows.map { _ in codec.promptTokens(prompt, reserve: 8) },
+                                                  prompts: questions.map { codec.promptTokens($0.prompt, reserve: reserve) },
                                                   options: options, tokenizer: tokenizer)
-                for (row, sample) in zip(rows, samples)
-                where sample.text.trimmingCharacters(in: .whitespaces) == labels[row] { correct += 1 }
+                for ((row, q), sample) in zip(zip(rows, questions), samples) {
+                    let text = sample.text.trimmingCharacters(in: .whitespaces)
+                    guard choices else {
+                        if text == labels[row] { correct += 1 }
+                        continue
+                    }
+                    // "name. L": the name before the last ". ", the letter after it.
+                    guard let cut = text.range(of: ". ", options: .backwards) else { continue }
+                    let name = String(text[..<cut.lowerBound]), letter = String(text[cut.upperBound...])
+                    if name == labels[row] { correct += 1 }
+                    if letter == letters[q.options.firstIndex(of: labels[row])!] { letterRight += 1 }
+                    if let named = q.options.firstIndex(of: name) {
+                        namedAnOption += 1
+                        if letter == letters[named] { letterOfNamed += 1 }
+                    }
+                }
             }
             var counts: [String: Int] = [:]
             for label in labels[train...] { counts[label, default: 0] += 1 }
@@ -117,6 +155,10 @@ struct BenchVision: AsyncParsableCommand {
             print(String(format: "vision %@: held-out accuracy %.3f vs majority %.3f (%d classes, %d training images, %d steps, final loss %.3f)",
                          task.rawValue, Double(correct) / Double(held), Double(counts.values.max() ?? 0) / Double(held),
                          Set(labels).count, train, steps, loss))
+            if choices {
+                print(String(format: "four options: letter right %.3f (chance 0.25); the letter is the named option's in %d of %d answers that name an option",
+                             Double(letterRight) / Double(held), letterOfNamed, namedAnOption))
+            }
         }
     }
 }
