@@ -65,13 +65,14 @@ struct EvalCommand: AsyncParsableCommand {
             throw EvaluationError("run \(run) has no evaluation items yet (the trajectory synthesizer builds them)")
         }
         Console.line("evaluating run \(run) version \(policy.version) (\(policy.stage), step \(policy.step)) on \(items.count) items")
+        let minP = self.minP ?? record.config.minP
         let result = try await PolicyEvaluator(client: client, logger: logger)
             .evaluate(policy, items: items, maxNewTokens: record.config.maxNewTokens, batchSize: batch,
-                      temperature: Float(temperature), minP: Float(minP ?? record.config.minP))
+                      temperature: Float(temperature), minP: Float(minP))
         if temperature == 0 {
             try await store.write(runID: run, policy: policy, values: result.values)
         } else {
-            Console.line("sampled at temperature \(temperature), min-p \(minP ?? record.config.minP): "
+            Console.line("sampled at temperature \(temperature), min-p \(minP): "
                          + "the results are printed, not stored (evaluation is greedy)")
         }
         if showAnswers > 0 { printAnswers(items: items, result: result) }

@@ -23,7 +23,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     // The policy.
     public var modelSize: String          // nano or micro
     public var vocabSize: Int
-    /// Full-weight steps that make the base model (general visual description, no diagnosis).
+    /// Full-weight steps that make the base model (general visual description; diagnosis
+    /// names only through `pretrainNamingShare`).
     public var pretrainSteps: Int
     public var pretrainLearningRate: Double
     /// The share of pretraining batches that are questions naming a train-split or textbook

@@ -102,8 +102,8 @@ struct BaseModelBuilder: Sendable {
         guard !cases.isEmpty else {
             throw LearnerError("no textbook or training cases with known appearance in the catalogue: write the corpus first (skinr1 data synth)")
         }
-        let visual = cases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) }
-        let naming = config.namingShare > 0 ? VisualCorpus.naming(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed) : []
+        let (visual, naming) = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
+                                                   namingShare: config.namingShare)
         let texts = try await tokenizerCorpus(visual: visual + naming)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")

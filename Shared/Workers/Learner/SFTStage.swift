@@ -96,9 +96,9 @@ struct SFTStage: Sendable {
         let knowledge = try KnowledgeBase.load()
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
-        let naming = config.namingShare > 0
-            ? VisualCorpus.naming(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed) : []
-        let replay = (visualCases.flatMap { VisualCorpus.examples(for: $0, seed: config.seed) } + naming)
+        let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed,
+                                         namingShare: config.namingShare)
+        let replay = (corpus.visual + corpus.naming)
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut

@@ -129,14 +129,10 @@ public enum VisualCorpus {
         var out: [VisualExample] = []
 
         func ask(_ question: String, correct: String, others: [String]) {
-            let distractors = rng.shuffled(Array(Set(others).subtracting([correct])).sorted()).prefix(3)
-            guard !distractors.isEmpty else { return }
-            let options = rng.shuffled([correct] + distractors)
-            let letter = letters[options.firstIndex(of: correct)!]
-            let lines = zip(letters, options).map { "\($0): \($1)" }
-            let prompt = ([question] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
-            let answer = PromptText.answer(thinking: seen, letter: letter, condition: nil)
-            out.append(VisualExample(imageSHA: item.imageSHA, prompt: prompt, answer: answer))
+            if let example = multipleChoice(question, correct: correct, others: others, thinking: seen,
+                                            imageSHA: item.imageSHA, rng: &rng) {
+                out.append(example)
+            }
         }
 
         if let dominant = a.palette.first {
@@ -181,16 +177,35 @@ public enum VisualCorpus {
                               seed: UInt64) -> VisualExample? {
         guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
         var rng = SplitMix64(seed: seed, stream: "naming:\(item.caseID)")
-        let others = rng.shuffled(Array(Set(labels).subtracting([label, taxonomy.root])).sorted()).prefix(3)
-        guard !others.isEmpty else { return nil }
-        let options = rng.shuffled([label] + others)
-        let letter = letters[options.firstIndex(of: label)!]
-        let lines = zip(letters, options).map { "\($0): \(taxonomy.name(of: $1))" }
-        let prompt = ([namingQuestion] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
         let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
             + "These findings indicate \(taxonomy.name(of: label))."
-        return VisualExample(imageSHA: item.imageSHA, prompt: prompt,
+        return multipleChoice(namingQuestion, correct: label, others: labels.filter { $0 != taxonomy.root },
+                              text: { taxonomy.name(of: $0) }, thinking: thinking, imageSHA: item.imageSHA, rng: &rng)
+    }
+
+    /// A four-option question about one image, answered in the letter-only format: `correct`
+    /// and up to three of `others` (never `correct` again), shuffled; `text` writes an option.
+    /// nil when there is no other option.
+    static func multipleChoice(_ question: String, correct: String, others: [String],
+                               text: (String) -> String = { $0 }, thinking: String, imageSHA: String,
+                               rng: inout SplitMix64) -> VisualExample? {
+        let distractors = rng.shuffled(Array(Set(others).subtracting([correct])).sorted()).prefix(3)
+        guard !distractors.isEmpty else { return nil }
+        let options = rng.shuffled([correct] + distractors)
+        let letter = letters[options.firstIndex(of: correct)!]
+        let lines = zip(letters, options).map { "\($0): \(text($1))" }
+        let prompt = ([question] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
+        return VisualExample(imageSHA: imageSHA, prompt: prompt,
                              answer: PromptText.answer(thinking: thinking, letter: letter, condition: nil))
+    }
+
+    /// The base's corpus over `cases`: the feature questions and descriptions, and (when
+    /// `namingShare` is positive) the naming questions, kept apart so that batches can be
+    /// drawn from one or the other.
+    public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
+                              namingShare: Double) -> (visual: [VisualExample], naming: [VisualExample]) {
+        (cases.flatMap { examples(for: $0, seed: seed) },
+         namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed) : [])
     }
 
     /// The naming questions of every labelled case among `cases`.
