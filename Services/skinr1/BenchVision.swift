@@ -105,7 +105,8 @@ struct BenchVision: AsyncParsableCommand {
                 let letter = letters[options.firstIndex(of: labels[index])!]
                 return (([prompt] + lines).joined(separator: "\n"), "\(labels[index]). \(letter)", options)
             }
-            let reserve = choices ? 24 : 8
+            // Room for the longest answer: diagnosis names run to about 14 tokens of this small vocabulary.
+            let reserve = choices ? 24 : 16
             for step in 0..<steps {
                 let picks = (0..<16).map { _ in rng.nextInt(below: train) }
                 let encoded = picks.map { index -> (tokens: [Int32], responseStart: Int) in

@@ -24,6 +24,38 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
     }
 }
 
+/// Rotary positions on the q and k thirds of qkv (B, L, 3C), rows at positions
+/// firstPosition..<firstPosition+L: in every head, the pair (2i, 2i+1) of the vector at
+/// position p turns by the angle p * 10000^(-2i/hs), so that q.k depends on the distance
+/// between positions only. `inverse` turns back by the same angle, which is the backward of
+/// the rotation (an orthogonal map's transpose is its inverse).
+func rotaryInPlace(_ qkv: UnsafeMutablePointer<Float>, _ b: Int, _ l: Int, _ c: Int, _ h: Int,
+                   firstPosition: Int = 0, inverse: Bool) {
+    let hs = c / h, half = hs / 2
+    var cosines = [Float](repeating: 0, count: l * half), sines = cosines
+    for t in 0..<l {
+        for i in 0..<half {
+            let angle = Double(firstPosition + t) * pow(10_000, -2 * Double(i) / Double(hs))
+            cosines[t * half + i] = Float(cos(angle))
+            sines[t * half + i] = Float(inverse ? -sin(angle) : sin(angle))
+        }
+    }
+    for row in 0..<(b * l) {
+        let t = row % l
+        for part in 0..<2 {                       // q, then k
+            for hi in 0..<h {
+                let v = qkv + row * 3 * c + part * c + hi * hs
+                for i in 0..<half {
+                    let (x, y) = (v[2 * i], v[2 * i + 1])
+                    let (co, si) = (cosines[t * half + i], sines[t * half + i])
+                    v[2 * i] = x * co - y * si
+                    v[2 * i + 1] = x * si + y * co
+                }
+            }
+        }
+    }
+}
+
 /// In-place softmax of row[0..<valid]; row[valid..<width] becomes 0.
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ valid: Int, _ width: Int) {

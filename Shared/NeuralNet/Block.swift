@@ -40,6 +40,7 @@ extension PolicyModel {
         let lv = lw ?? LoRABlockView()
         normForward(a.ln1.pointer, a.ln1Mean.pointer, a.ln1Rstd.pointer, x, ptr(w.ln1w), optPtr(w.ln1b), n, c)
         project(a.qkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, &rng)
+        if causal && config.usesRotary { rotaryInPlace(a.qkv.pointer, b, l, c, config.heads, inverse: false) }
         attentionForward(a.atty.pointer, a.att.pointer, a.qkv.pointer, b, l, c, config.heads, causal)
         project(a.res1.pointer, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, &rng)
         addInPlace(a.res1.pointer, x, n * c)
@@ -71,6 +72,7 @@ extension PolicyModel {
         projectBackward(s.datty.pointer, dres, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, s, dropped)
         s.dqkv.pointer.update(repeating: 0, count: n * 3 * c)
         attentionBackward(s.dqkv.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads, causal)
+        if causal && config.usesRotary { rotaryInPlace(s.dqkv.pointer, b, l, c, config.heads, inverse: true) }
         s.dln.pointer.update(repeating: 0, count: n * c)
         projectBackward(s.dln.pointer, s.dqkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, s, dropped)
         normBackward(dres, gradPtr(w.ln1w), gradPtr(w.ln1b), s.dln.pointer, x, ptr(w.ln1w),

@@ -19,15 +19,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var vocabSize: Int       // V, from the tokenizer
     public var maxSequence: Int     // most decoder positions, visual prefix included
     public var norm: NormKind
+    /// Rotary positions in the decoder's attention, beside the learned position embeddings
+    /// (nil, as in configurations written before it existed, means learned positions only).
+    public var rotary: Bool?
 
     public init(imageSize: Int, patchSize: Int, poolSize: Int, channels: Int, heads: Int,
                 visionLayers: Int, decoderLayers: Int, mlpRatio: Int = 4, vocabSize: Int,
-                maxSequence: Int, norm: NormKind = .layerNorm) {
+                maxSequence: Int, norm: NormKind = .layerNorm, rotary: Bool = false) {
         self.imageSize = imageSize; self.patchSize = patchSize; self.poolSize = poolSize
         self.channels = channels; self.heads = heads; self.visionLayers = visionLayers
         self.decoderLayers = decoderLayers; self.mlpRatio = mlpRatio; self.vocabSize = vocabSize
-        self.maxSequence = maxSequence; self.norm = norm
+        self.maxSequence = maxSequence; self.norm = norm; self.rotary = rotary ? true : nil
     }
+
+    /// Whether the decoder's attention turns q and k by their positions (`rotary`).
+    public var usesRotary: Bool { rotary ?? false }
 
     /// The default policy: about 5 M parameters with a 1024-token vocabulary; a learner
     /// step over 16 x 96 positions takes about a quarter of a second on two cores.
@@ -43,9 +49,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// about a third of nano's, and per step it learns to tell 62 diagnoses apart from the
     /// images almost as well (skinr1 bench vision --channels 128: 0.323 held-out accuracy
     /// after 1,200 steps, nano 0.343), so a fixed time budget buys about three times the steps.
+    /// Rotary positions in the decoder: answering with the letter of the option that names a
+    /// diagnosis means finding that name among the options, and relative positions make that
+    /// lookup far quicker to learn (skinr1 bench lookup: 0.400 held-out letter accuracy after
+    /// 600 steps, against 0.265 with learned positions only; chance 0.25).
     public static func narrow(vocabSize: Int = 1024) -> ModelConfig {
         var config = nano(vocabSize: vocabSize)
         config.channels = 128
+        config.rotary = true
         return config
     }
 
@@ -88,6 +99,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard channels > 0, heads > 0, channels % heads == 0 else {
             throw bad("channels \(channels) must be a positive multiple of heads \(heads)")
+        }
+        guard !usesRotary || (channels / heads) % 2 == 0 else {
+            throw bad("rotary positions need an even head size, not \(channels / heads)")
         }
         guard visionLayers >= 0, decoderLayers >= 1, mlpRatio >= 1 else {
             throw bad("need visionLayers >= 0, decoderLayers >= 1, mlpRatio >= 1")

@@ -110,6 +110,11 @@ public final class KVCacheSession {
             let lw = model.adapter?.view.decoder[li] ?? LoRABlockView()
             normForward(ln.pointer, mean.pointer, rstd.pointer, x.pointer, model.ptr(w.ln1w), model.optPtr(w.ln1b), b, c)
             model.project(qkv.pointer, loraScratch, ln.pointer, w.qkvw, w.qkvb, lw.qkv, b, c, 3 * c, &noDropout)
+            if cfg.usesRotary {
+                for i in 0..<b {
+                    rotaryInPlace(qkv.pointer + i * 3 * c, 1, 1, c, h, firstPosition: min(lengths[i], m - 1), inverse: false)
+                }
+            }
             let lens = lengths, kBase = keys[li].pointer, vBase = values[li].pointer
             let q = qkv.pointer, y = atty.pointer
             parallelWithSerialBLAS(b) { rows in

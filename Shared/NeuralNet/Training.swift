@@ -30,6 +30,23 @@ extension PolicyModel {
         return loss
     }
 
+    /// One supervised step with response-only loss (METHOD.md 6.1): zero, forward+backward,
+    /// clip, AdamW on whatever is trainable (the full weights, or the attached adapter).
+    /// Returns the loss, the gradient norm before clipping and the tokens in the batch.
+    public func supervisedStep(optimizer: AdamW, images: [Float], encoded: [(tokens: [Int32], responseStart: Int)],
+                               pad: Int32, learningRate: Float, maxNorm: Float,
+                               dropoutSeed: UInt64?) throws -> (loss: Float, gradNorm: Float, tokens: Int) {
+        let batch = try PolicyBatch(images: images, sequences: encoded.map(\.tokens), pad: pad)
+        let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
+                                                responseStarts: encoded.map(\.responseStart), length: batch.length)
+        zeroGrad()
+        let loss = try sftForwardBackward(batch, responseMask: mask, dropoutSeed: dropoutSeed)
+        let trainable = self.trainable
+        let norm = clipGradientNorm(trainable.grads, maxNorm: maxNorm)
+        optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: learningRate)
+        return (loss, norm, encoded.reduce(0) { $0 + $1.tokens.count })
+    }
+
     /// The trainable parameters and their gradients (the adapter's when one is attached).
     public var trainable: (params: FloatBuffer, grads: FloatBuffer, layout: ParameterLayout) {
         if let ad = adapter { return (ad.params, ad.grads, ad.layout) }

@@ -30,6 +30,10 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// The share of pretraining batches that are questions naming a train-split or textbook
     /// case's label (`VisualCorpus.naming`); nil in older runs: none.
     public var pretrainNamingShare: Double?
+    /// The share of pretraining batches that are text-only drills in answering with the letter
+    /// of the option that names what the question asks for (`VisualCorpus.lookup`); nil in
+    /// older runs: none.
+    public var pretrainLookupShare: Double?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -47,6 +51,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
     public var namingShare: Double { pretrainNamingShare ?? 0 }
+    public var lookupShare: Double { pretrainLookupShare ?? 0 }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

@@ -95,6 +95,37 @@ import Testing
         }
     }
 
+    @Test func rotaryPositionsKeepDotProductsRelativeAndInvert() {
+        let c = 8, h = 2, hs = c / h, l = 7
+        let qkv = tensor("qkv", l * 3 * c, seed: 12)
+        var rng = SeededGenerator(seed: 13)
+        // the same q and k vectors at every position, so that only the rotation differs
+        let q = (0..<c).map { _ in rng.nextGaussian() }, k = (0..<c).map { _ in rng.nextGaussian() }
+        for t in 0..<l { for j in 0..<c { qkv.value[t * 3 * c + j] = q[j]; qkv.value[t * 3 * c + c + j] = k[j] } }
+        let original = qkv.value.array
+        rotaryInPlace(qkv.value.pointer, 1, l, c, h, inverse: false)
+        func dot(_ query: Int, _ key: Int, head: Int) -> Float {
+            (0..<hs).reduce(0) { $0 + qkv.value[query * 3 * c + head * hs + $1] * qkv.value[key * 3 * c + c + head * hs + $1] }
+        }
+        // q.k depends on the distance between positions only, and differs between distances
+        for head in 0..<h {
+            #expect(abs(dot(3, 1, head: head) - dot(6, 4, head: head)) < 1e-4)
+            #expect(abs(dot(2, 2, head: head) - dot(5, 5, head: head)) < 1e-4)
+            #expect(abs(dot(3, 1, head: head) - dot(3, 2, head: head)) > 1e-3)
+        }
+        // position 0 is not turned; v is never turned
+        for j in 0..<(2 * c) { #expect(abs(qkv.value[j] - original[j]) < 1e-6) }
+        for t in 0..<l { for j in 0..<c { #expect(qkv.value[t * 3 * c + 2 * c + j] == original[t * 3 * c + 2 * c + j]) } }
+        // a row decoded alone at its position turns as it does within the sequence
+        let single = FloatBuffer(count: 3 * c)
+        for j in 0..<(3 * c) { single[j] = original[4 * 3 * c + j] }
+        rotaryInPlace(single.pointer, 1, 1, c, h, firstPosition: 4, inverse: false)
+        for j in 0..<(3 * c) { #expect(abs(single[j] - qkv.value[4 * 3 * c + j]) < 1e-5) }
+        // the inverse turns back
+        rotaryInPlace(qkv.value.pointer, 1, l, c, h, inverse: true)
+        for (a, b) in zip(qkv.value.array, original) { #expect(abs(a - b) < 1e-5) }
+    }
+
     @Test func gelu() {
         let x = tensor("x", 12, seed: 11, scale: 3)
         let out = FloatBuffer(count: 12)

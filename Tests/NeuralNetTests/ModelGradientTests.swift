@@ -46,6 +46,15 @@ import Testing
         #expect(try checkModel(model, batch: batch, weights: w, label: "base, RMSNorm, pooled") < 2e-2)
     }
 
+    @Test func baseModelRotaryPositions() throws {
+        var cfg = ModelConfig.micro(vocabSize: 40)
+        cfg.rotary = true
+        let model = try PolicyModel(config: cfg, seed: 14)
+        let batch = randomBatch(cfg, b: 2, t: 5, seed: 15)
+        let w = randomFloats(10, seed: 16)
+        #expect(try checkModel(model, batch: batch, weights: w, label: "base, rotary positions") < 2e-2)
+    }
+
     @Test func maskedResponseOnlySFTLoss() throws {
         let cfg = ModelConfig.micro(vocabSize: 40)
         let model = try PolicyModel(config: cfg, seed: 7)

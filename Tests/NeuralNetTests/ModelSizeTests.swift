@@ -12,9 +12,10 @@ struct ModelSizeTests {
             counts.append(try PolicyModel(config: config, seed: 1).parameterCount)
         }
         #expect(counts == counts.sorted() && Set(counts).count == counts.count, "smallest first: \(counts)")
-        // Narrow is nano at half the width, nothing else.
+        // Narrow is nano at half the width with rotary positions, nothing else.
         var halved = ModelConfig.nano(vocabSize: 300)
         halved.channels = 128
+        halved.rotary = true
         #expect(try ModelConfig.named("narrow", vocabSize: 300) == halved)
     }
 

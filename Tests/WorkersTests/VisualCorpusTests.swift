@@ -61,24 +61,80 @@ struct NamingQuestionTests {
         #expect(VisualCorpus.naming(for: [cases[0]], taxonomy: taxonomy, seed: 7).isEmpty)
     }
 
-    @Test func theNamingShareSetsHowOftenABatchOfQuestionsIsPicked() {
+    @Test func theSharesSetHowOftenABatchOfEachKindIsPicked() {
         let visual = (0..<5).map { VisualExample(imageSHA: "v\($0)", prompt: "p", answer: "a") }
         let naming = (0..<5).map { VisualExample(imageSHA: "n\($0)", prompt: VisualCorpus.namingQuestion, answer: "a") }
-        /// Batches of naming questions among 2,000; every batch is of one kind.
-        func namingBatches(share: Double, naming: [VisualExample]) -> Int {
+        let lookup = (0..<5).map { VisualExample(imageSHA: "l\($0)", prompt: "q", answer: "a") }
+        /// Batches of each kind (first letter of the image) among 2,000; every batch is of one kind.
+        func batches(naming: [VisualExample], _ namingShare: Double, lookup: [VisualExample] = [],
+                     _ lookupShare: Double = 0) -> [Character: Int] {
             var rng = SplitMix64(seed: 1, stream: "pick")
-            return (0..<2000).filter { _ in
-                let batch = BaseModelBuilder.batch(4, visual: visual, naming: naming, namingShare: share, rng: &rng)
+            var counts: [Character: Int] = [:]
+            let corpus = BaseCorpus(visual: visual, naming: naming, lookup: lookup)
+            for _ in 0..<2000 {
+                let batch = BaseModelBuilder.batch(4, corpus: corpus, namingShare: namingShare, lookupShare: lookupShare, rng: &rng)
                 #expect(batch.count == 4)
-                let kinds = Set(batch.map { $0.imageSHA.hasPrefix("n") })
+                let kinds = Set(batch.map { $0.imageSHA.first! })
                 #expect(kinds.count == 1, "one kind per batch")
-                return kinds == [true]
-            }.count
+                counts[kinds.first!, default: 0] += 1
+            }
+            return counts
         }
-        #expect(namingBatches(share: 0, naming: naming) == 0)
-        #expect(namingBatches(share: 1, naming: naming) == 2000)
-        #expect(namingBatches(share: 0.5, naming: []) == 0, "no questions to pick")
-        let half = namingBatches(share: 0.5, naming: naming)
+        #expect(batches(naming: naming, 0) == ["v": 2000])
+        #expect(batches(naming: naming, 1) == ["n": 2000])
+        #expect(batches(naming: [], 0.5) == ["v": 2000], "no questions to pick")
+        let half = batches(naming: naming, 0.5)["n", default: 0]
         #expect(half > 900 && half < 1100, "\(half) of 2000")
+        let mixed = batches(naming: naming, 0.5, lookup: lookup, 0.25)
+        #expect((400...600).contains(mixed["l", default: 0]) && (900...1100).contains(mixed["n", default: 0]), "\(mixed)")
+        let noDrills = batches(naming: naming, 0.5, lookup: [], 0.25)
+        #expect((900...1100).contains(noDrills["n", default: 0]) && noDrills["l"] == nil, "no drills: their share is visual, \(noDrills)")
+    }
+}
+
+@Suite("The base's lookup drills")
+struct LookupDrillTests {
+    @Test func aDrillAsksForOneOptionAndAnswersWithItsLetter() throws {
+        let names = ["Melanoma", "Dermal nevus", "Basal cell carcinoma", "Dermatofibroma", "Actinic keratosis", "Melanoma"]
+        var rng = SplitMix64(seed: 5, stream: "drills")
+        var asked: Set<String> = [], answered: Set<String> = []
+        for _ in 0..<40 {
+            let drill = try #require(VisualCorpus.lookup(names: names, imageSHA: "img", rng: &rng))
+            #expect(drill.imageSHA == "img")
+            let lines = drill.prompt.split(separator: "\n").map(String.init)
+            let target = try #require(lines.first.flatMap { $0.hasPrefix("Which option names ") ? String($0.dropFirst(19).dropLast()) : nil })
+            #expect(Set(names).contains(target))
+            let options = lines.filter { $0.count > 3 && $0.dropFirst().hasPrefix(": ") }
+            #expect(options.count == 4 && Set(options.map { $0.dropFirst(3) }).count == 4, "four distinct names")
+            let line = try #require(options.first { $0.hasSuffix(": \(target)") })
+            let parsed = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters)
+            #expect(parsed.formatValid)
+            #expect(parsed.letter == String(line.prefix(1)), "\(drill.prompt) => \(drill.answer)")
+            #expect(drill.answer.contains("indicates \(target). \(PromptText.thinkingClose)"))
+            asked.insert(target)
+            answered.insert(String(line.prefix(1)))
+        }
+        #expect(asked.count >= 4 && answered == Set(VisualCorpus.letters), "targets and letters vary")
+        #expect(VisualCorpus.lookup(names: ["Melanoma", "Melanoma"], imageSHA: "img", rng: &rng) == nil, "one name: nothing to look up")
+    }
+
+    @Test func drillsUseOnlyTheTrainingLabelsAndTheirFamilies() throws {
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let labels = try ["melanoma", "dermatofibroma", "actinic keratosis"].map { try #require(taxonomy.lookup($0)?.id) }
+        let cases = labels.enumerated().map { NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element) }
+            + [NamingQuestionTests.appearance("unlabelled", label: nil)]
+        let drills = VisualCorpus.lookups(for: cases, taxonomy: taxonomy, seed: 7)
+        #expect(drills.count == 3, "one per labelled case")
+        #expect(drills.map(\.imageSHA) == labels.indices.map { "sha-case-\($0)" })
+        let allowed = Set(labels.flatMap { taxonomy.path(to: $0) }.filter { $0 != taxonomy.root }.map { taxonomy.name(of: $0) })
+        for drill in drills {
+            for line in drill.prompt.split(separator: "\n") where line.count > 3 && line.dropFirst().hasPrefix(": ") {
+                #expect(allowed.contains(String(line.dropFirst(3))), "\(line)")
+            }
+        }
+        #expect(VisualCorpus.lookups(for: cases, taxonomy: taxonomy, seed: 7) == drills, "seeded")
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0, lookupShare: 0.2)
+        #expect(corpus.lookup == drills && corpus.naming.isEmpty)
+        #expect(VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0).lookup.isEmpty)
     }
 }

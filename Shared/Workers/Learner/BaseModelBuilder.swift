@@ -89,6 +89,8 @@ struct BaseModelBuilder: Sendable {
             "pretrainSteps=\(run.pretrainSteps)", "pretrainLR=\(run.pretrainLearningRate)", "batch=\(run.batchSize)",
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
+            + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
+            + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
         return "base-v1-" + SHA256.hexDigest(Array(joined.utf8))
     }
@@ -102,9 +104,16 @@ struct BaseModelBuilder: Sendable {
         guard !cases.isEmpty else {
             throw LearnerError("no textbook or training cases with known appearance in the catalogue: write the corpus first (skinr1 data synth)")
         }
-        let (visual, naming) = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
-                                                   namingShare: config.namingShare)
-        let texts = try await tokenizerCorpus(visual: visual + naming)
+        let shares = [("pretrainNamingShare", config.namingShare), ("pretrainLookupShare", config.lookupShare)]
+        for (name, share) in shares where !(0...1).contains(share) {
+            throw LearnerError("\(name) is \(share): a share of pretraining batches lies between 0 and 1")
+        }
+        guard config.namingShare + config.lookupShare <= 1 else {
+            throw LearnerError("pretrainNamingShare \(config.namingShare) + pretrainLookupShare \(config.lookupShare) exceeds 1")
+        }
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
+                                         namingShare: config.namingShare, lookupShare: config.lookupShare)
+        let texts = try await tokenizerCorpus(visual: corpus.all)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
         let key = Self.cacheKey(run: config, corpusDigest: SHA256.hexDigest(Array(digestInput.utf8)))
@@ -130,18 +139,20 @@ struct BaseModelBuilder: Sendable {
         var rng = SplitMix64(seed: config.seed, stream: "pretrain")
         var losses: [Double] = []
         logger.info("pretraining the base", metadata: [
-            "base.cases": "\(cases.count)", "base.examples": "\(visual.count)", "base.naming": "\(naming.count)",
-            "base.naming_share": "\(config.namingShare)", "base.appearance": "\(source.rawValue)",
+            "base.cases": "\(cases.count)", "base.examples": "\(corpus.visual.count)", "base.naming": "\(corpus.naming.count)",
+            "base.naming_share": "\(config.namingShare)", "base.lookup": "\(corpus.lookup.count)",
+            "base.lookup_share": "\(config.lookupShare)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            let picks = Self.batch(config.batchSize, visual: visual, naming: naming, namingShare: config.namingShare, rng: &rng)
+            let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: config.namingShare,
+                                   lookupShare: config.lookupShare, rng: &rng)
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = schedule.learningRate(at: step)
             let loss = try await executor.run {
-                try Self.supervisedStep(model: model, optimizer: optimizer, images: pixels, encoded: encoded,
+                try model.supervisedStep(optimizer: optimizer, images: pixels, encoded: encoded,
                                         pad: tokenizer.pad, learningRate: lr, maxNorm: 1.0, dropoutSeed: nil).loss
             }
             losses.append(Double(loss))
@@ -158,29 +169,15 @@ struct BaseModelBuilder: Sendable {
                            pretrainLosses: losses, appearanceSource: source)
     }
 
-    /// One pretraining batch: naming questions with probability `namingShare` (when there are
-    /// any), else visual-corpus examples. Whole batches of one kind, because a batch is as
-    /// long as its longest sequence.
-    static func batch(_ size: Int, visual: [VisualExample], naming: [VisualExample], namingShare: Double,
+    /// One pretraining batch: lookup drills with probability `lookupShare`, naming questions
+    /// with probability `namingShare`, else (and when the drawn kind has no examples)
+    /// visual-corpus examples.
+    /// Whole batches of one kind, because a batch is as long as its longest sequence.
+    static func batch(_ size: Int, corpus: BaseCorpus, namingShare: Double, lookupShare: Double,
                       rng: inout SplitMix64) -> [VisualExample] {
-        let pool = !naming.isEmpty && rng.nextDouble() < namingShare ? naming : visual
+        let draw = corpus.naming.isEmpty && corpus.lookup.isEmpty ? 1 : rng.nextDouble()
+        let kind = draw < lookupShare ? corpus.lookup : draw < lookupShare + namingShare ? corpus.naming : []
+        let pool = kind.isEmpty ? corpus.visual : kind
         return (0..<size).map { _ in pool[rng.nextInt(below: pool.count)] }
-    }
-
-    /// One supervised step with response-only loss (METHOD.md 6.1): zero, forward+backward,
-    /// clip, AdamW on whatever is trainable (the full weights, or the attached adapter).
-    static func supervisedStep(model: PolicyModel, optimizer: AdamW, images: [Float],
-                               encoded: [(tokens: [Int32], responseStart: Int)], pad: Int32,
-                               learningRate: Float, maxNorm: Float,
-                               dropoutSeed: UInt64?) throws -> (loss: Float, gradNorm: Float, tokens: Int) {
-        let batch = try PolicyBatch(images: images, sequences: encoded.map(\.tokens), pad: pad)
-        let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
-                                                responseStarts: encoded.map(\.responseStart), length: batch.length)
-        model.zeroGrad()
-        let loss = try model.sftForwardBackward(batch, responseMask: mask, dropoutSeed: dropoutSeed)
-        let trainable = model.trainable
-        let norm = clipGradientNorm(trainable.grads, maxNorm: maxNorm)
-        optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: learningRate)
-        return (loss, norm, encoded.reduce(0) { $0 + $1.tokens.count })
     }
 }

@@ -97,8 +97,8 @@ struct SFTStage: Sendable {
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
         let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed,
-                                         namingShare: config.namingShare)
-        let replay = (corpus.visual + corpus.naming)
+                                         namingShare: config.namingShare, lookupShare: config.lookupShare)
+        let replay = corpus.all
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
@@ -160,7 +160,7 @@ struct SFTStage: Sendable {
                 let pad = tokenizer.pad
                 let computeStart = ContinuousClock.now
                 let result = try await worker.executor.run {
-                    try BaseModelBuilder.supervisedStep(model: model, optimizer: optimizer, images: pixels, encoded: encoded,
+                    try model.supervisedStep(optimizer: optimizer, images: pixels, encoded: encoded,
                                                         pad: pad, learningRate: lr, maxNorm: maxNorm, dropoutSeed: dropoutSeed)
                 }
                 let compute = (ContinuousClock.now - computeStart).seconds

@@ -12,6 +12,15 @@ public struct VisualExample: Sendable, Equatable {
     public var answer: String
 }
 
+/// The base model's corpus, one pool per kind of batch.
+public struct BaseCorpus: Sendable, Equatable {
+    public var visual: [VisualExample]
+    public var naming: [VisualExample]
+    public var lookup: [VisualExample]
+
+    public var all: [VisualExample] { visual + naming + lookup }
+}
+
 /// What one case image shows, and where that knowledge came from.
 public struct CaseAppearance: Sendable, Equatable {
     public var caseID: String
@@ -50,6 +59,10 @@ public enum AppearanceSource: String, Sendable {
 /// generally pretrained vision-language model has seen: only train-split and textbook
 /// images, only at their dataset's granularity, asked like the feature questions (never in
 /// the disease questions' wording or answer format, never with a lesion condition).
+///
+/// Optionally (`RunConfig.pretrainLookupShare`) it also drills finding an option by its text
+/// (`lookup(names:imageSHA:rng:)`): the skill of answering with the letter of the option
+/// that names what the reasoning concluded, which the naming questions alone teach slowly.
 public enum VisualCorpus {
     /// Appearances of the cases the base may look at: textbook exemplars and the train split
     /// of the training datasets (never validation, test or OOD images), in id order.
@@ -117,7 +130,7 @@ public enum VisualCorpus {
         return a
     }
 
-    static let letters = ["A", "B", "C", "D"]
+    public static let letters = ["A", "B", "C", "D"]
 
     /// Every question and the description the corpus asks about one case.
     public static func examples(for item: CaseAppearance, seed: UInt64) -> [VisualExample] {
@@ -183,6 +196,21 @@ public enum VisualCorpus {
                               text: { taxonomy.name(of: $0) }, thinking: thinking, imageSHA: item.imageSHA, rng: &rng)
     }
 
+    static let lookupQuestion = "Which option names %@?"
+
+    /// A text-only drill in finding an option by its text: four of `names` as options, the
+    /// question names one of them, the reasoning repeats it as the disease answers conclude
+    /// ("... indicates <name>."), then the letter of the option that names it. The image is
+    /// irrelevant to the answer. nil with fewer than two names.
+    public static func lookup(names: [String], imageSHA: String, rng: inout SplitMix64) -> VisualExample? {
+        let distinct = Array(Set(names)).sorted()
+        guard distinct.count >= 2 else { return nil }
+        let target = distinct[rng.nextInt(below: distinct.count)]
+        let thinking = "The question asks for \(target). The answer is the option that indicates \(target)."
+        return multipleChoice(lookupQuestion.replacingOccurrences(of: "%@", with: target), correct: target,
+                              others: distinct, thinking: thinking, imageSHA: imageSHA, rng: &rng)
+    }
+
     /// A four-option question about one image, answered in the letter-only format: `correct`
     /// and up to three of `others` (never `correct` again), shuffled; `text` writes an option.
     /// nil when there is no other option.
@@ -199,13 +227,25 @@ public enum VisualCorpus {
                              answer: PromptText.answer(thinking: thinking, letter: letter, condition: nil))
     }
 
-    /// The base's corpus over `cases`: the feature questions and descriptions, and (when
-    /// `namingShare` is positive) the naming questions, kept apart so that batches can be
-    /// drawn from one or the other.
+    /// The base's corpus over `cases`: the feature questions and descriptions, the naming
+    /// questions (when `namingShare` is positive) and the lookup drills (when `lookupShare`
+    /// is), kept apart so that batches can be drawn from one kind at a time.
     public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
-                              namingShare: Double) -> (visual: [VisualExample], naming: [VisualExample]) {
-        (cases.flatMap { examples(for: $0, seed: seed) },
-         namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed) : [])
+                              namingShare: Double, lookupShare: Double) -> BaseCorpus {
+        BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },
+                   naming: namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed) : [],
+                   lookup: lookupShare > 0 ? lookups(for: cases, taxonomy: taxonomy, seed: seed) : [])
+    }
+
+    /// One lookup drill per labelled case among `cases`, on the case's image, over the names
+    /// of the cases' labels and their families (the training label vocabulary, nothing else).
+    public static func lookups(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64) -> [VisualExample] {
+        let nodes = Set(cases.compactMap(\.label).filter(taxonomy.contains).flatMap { taxonomy.path(to: $0) })
+        let names = nodes.subtracting([taxonomy.root]).map { taxonomy.name(of: $0) }
+        return cases.filter { $0.label != nil }.compactMap { item in
+            var rng = SplitMix64(seed: seed, stream: "lookup:\(item.caseID)")
+            return lookup(names: names, imageSHA: item.imageSHA, rng: &rng)
+        }
     }
 
     /// The naming questions of every labelled case among `cases`.

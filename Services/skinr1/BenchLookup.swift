@@ -1,0 +1,101 @@
+import ArgumentParser
+import Domain
+import Foundation
+import Knowledge
+import NeuralNet
+import PolicyRuntime
+import Workers
+
+/// Whether the policy can answer a multiple-choice question with the letter of the option
+/// that names what it has concluded: trains a fresh policy on text-only lookup drills
+/// (`VisualCorpus.lookup`) over the taxonomy's names and reports held-out letter accuracy
+/// as training goes.
+struct BenchLookup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lookup",
+        abstract: "Letter lookup check: a fresh policy learns to answer with the letter of the option that names what the question asks for; held-out letter accuracy vs chance (0.25) as training goes.")
+
+    @Option(help: "Training steps (16 drills each).")
+    var steps = 1200
+
+    @Option(help: "Evaluate every this many steps (and after the last).")
+    var every = 300
+
+    @Option(help: "Peak learning rate.")
+    var learningRate: Double = 1e-3
+
+    @Option(help: "Model size: micro, narrow or nano.")
+    var model = "narrow"
+
+    @Option(help: "Rotary positions in the decoder's attention: on or off (default: the model size's own).")
+    var rotary: Switch?
+
+    @Option(help: "Tokenizer vocabulary (the product's default is 1024).")
+    var vocab = 1024
+
+    @Option(help: "Held-out drills per evaluation.")
+    var heldOut = 200
+
+    enum Switch: String, ExpressibleByArgument { case on, off }
+
+    func run() async throws {
+        let (steps, every, lr, size, vocab, heldOut) = (steps, every, Float(learningRate), model, vocab, heldOut)
+        let rotary = rotary.map { $0 == .on }
+        guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
+        try await onDedicatedThread {
+            let knowledge = try KnowledgeBase.load()
+            let names = knowledge.taxonomy.nonRootIDs.map { knowledge.taxonomy.name(of: $0) }
+            func drill(_ rng: inout SplitMix64) -> VisualExample { VisualCorpus.lookup(names: names, imageSHA: "", rng: &rng)! }
+            var heldRNG = SplitMix64(seed: 13, stream: "lookup-bench-held-out")
+            let held = (0..<heldOut).map { _ in drill(&heldRNG) }
+            var sampleRNG = SplitMix64(seed: 17, stream: "lookup-bench-tokenizer")
+            let texts = (0..<2000).flatMap { _ in let d = drill(&sampleRNG); return [d.prompt, d.answer] } + names
+            let tokenizer = try BPETokenizer.train(corpus: texts, vocabSize: vocab)
+            var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
+            if let rotary { config.rotary = rotary }
+            let policy = try PolicyModel(config: config, seed: 3)
+            let codec = PromptCodec(tokenizer: tokenizer, config: config)
+            let optimizer = AdamW(layout: policy.layout)
+            let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
+            let reserve = 48
+            let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
+            print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
+                  + "\(config.decoderLayers) decoder layers, \(policy.parameterCount) parameters; "
+                  + "tokenizer \(tokenizer.vocabSize) tokens; \(names.count) names")
+
+            /// Held-out letter accuracy and strict-format rate, decoding greedily.
+            func evaluate() throws -> (letter: Double, format: Double) {
+                var right = 0, formatted = 0
+                let options = SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0, stopToken: tokenizer.eos)
+                for start in stride(from: 0, to: held.count, by: 50) {
+                    let rows = Array(held[start..<min(held.count, start + 50)])
+                    let samples = try policy.generate(images: rows.flatMap { _ in blank },
+                                                      prompts: rows.map { codec.promptTokens($0.prompt, reserve: reserve) },
+                                                      options: options, tokenizer: tokenizer)
+                    for (drill, sample) in zip(rows, samples) {
+                        let expected = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter
+                        let parsed = AnswerParser.parse(sample.text, letters: VisualCorpus.letters)
+                        if parsed.formatValid { formatted += 1 }
+                        if parsed.letter != nil, parsed.letter == expected { right += 1 }
+                    }
+                }
+                return (Double(right) / Double(held.count), Double(formatted) / Double(held.count))
+            }
+
+            var rng = SplitMix64(seed: 7, stream: "lookup-bench")
+            let started = Date()
+            for step in 0..<steps {
+                let drills = (0..<16).map { _ in drill(&rng) }
+                let encoded = drills.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+                let loss = try policy.supervisedStep(optimizer: optimizer, images: drills.flatMap { _ in blank }, encoded: encoded,
+                                                     pad: tokenizer.pad, learningRate: schedule.learningRate(at: step),
+                                                     maxNorm: 1, dropoutSeed: nil).loss
+                if (step + 1) % every == 0 || step == steps - 1 {
+                    let result = try evaluate()
+                    print(String(format: "step %5d  loss %.3f  letter right %.3f (chance 0.25)  format %.3f  %.0f s",
+                                 step + 1, loss, result.letter, result.format, Date().timeIntervalSince(started)))
+                }
+            }
+        }
+    }
+}
