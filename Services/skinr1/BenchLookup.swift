@@ -24,7 +24,7 @@ struct BenchLookup: AsyncParsableCommand {
     @Option(help: "Peak learning rate.")
     var learningRate: Double = 1e-3
 
-    @Option(help: "Model size: micro, narrow or nano.")
+    @Option(help: "Model size: micro, narrow, narrow-rotary or nano.")
     var model = "narrow"
 
     @Option(help: "Rotary positions in the decoder's attention: on or off (default: the model size's own).")

@@ -19,7 +19,7 @@ struct BenchVision: AsyncParsableCommand {
     @Option(help: "Peak learning rate.")
     var learningRate: Double = 1e-3
 
-    @Option(help: "Model size: micro, narrow or nano.")
+    @Option(help: "Model size: micro, narrow, narrow-rotary or nano.")
     var model = "nano"
 
     @Option(help: "Override the pooling of the visual tokens (nano: 2).")

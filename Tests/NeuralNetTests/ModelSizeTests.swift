@@ -11,12 +11,14 @@ struct ModelSizeTests {
             #expect(config.vocabSize == 300)
             counts.append(try PolicyModel(config: config, seed: 1).parameterCount)
         }
-        #expect(counts == counts.sorted() && Set(counts).count == counts.count, "smallest first: \(counts)")
-        // Narrow is nano at half the width with rotary positions, nothing else.
+        #expect(counts == counts.sorted(), "smallest first: \(counts)")
+        // Narrow is nano at half the width, nothing else; narrow-rotary adds rotary positions.
         var halved = ModelConfig.nano(vocabSize: 300)
         halved.channels = 128
-        halved.rotary = true
         #expect(try ModelConfig.named("narrow", vocabSize: 300) == halved)
+        halved.rotary = true
+        #expect(try ModelConfig.named("narrow-rotary", vocabSize: 300) == halved)
+        #expect(Set(counts).count == counts.count - 1, "the variant alone shares its shape's size: \(counts)")
     }
 
     @Test func anUnknownSizeIsAnErrorThatNamesIt() {
