@@ -113,14 +113,9 @@ struct BenchVision: AsyncParsableCommand {
                     let q = question(index, rng: &rng)
                     return codec.trainingSequence(prompt: q.prompt, answer: q.answer, reserve: reserve)
                 }
-                let batch = try PolicyBatch(images: picks.flatMap { images[$0] }, sequences: encoded.map(\.tokens), pad: tokenizer.pad)
-                let mask = try PolicyBatch.responseMask(lengths: encoded.map(\.tokens.count),
-                                                        responseStarts: encoded.map(\.responseStart), length: batch.length)
-                policy.zeroGrad()
-                loss = try policy.sftForwardBackward(batch, responseMask: mask, dropoutSeed: nil)
-                let trainable = policy.trainable
-                _ = clipGradientNorm(trainable.grads, maxNorm: 1)
-                optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: schedule.learningRate(at: step))
+                loss = try policy.supervisedStep(optimizer: optimizer, images: picks.flatMap { images[$0] }, encoded: encoded,
+                                                 pad: tokenizer.pad, learningRate: schedule.learningRate(at: step),
+                                                 maxNorm: 1, dropoutSeed: nil).loss
             }
             var correct = 0, letterRight = 0, letterOfNamed = 0, namedAnOption = 0
             let options = SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0, stopToken: tokenizer.eos)

@@ -21,7 +21,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var dataScale: String
 
     // The policy.
-    public var modelSize: String          // nano or micro
+    public var modelSize: String          // one of ModelConfig.sizeNames
     public var vocabSize: Int
     /// Full-weight steps that make the base model (general visual description; diagnosis
     /// names only through `pretrainNamingShare`).

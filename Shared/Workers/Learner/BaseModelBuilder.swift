@@ -153,7 +153,7 @@ struct BaseModelBuilder: Sendable {
             let lr = schedule.learningRate(at: step)
             let loss = try await executor.run {
                 try model.supervisedStep(optimizer: optimizer, images: pixels, encoded: encoded,
-                                        pad: tokenizer.pad, learningRate: lr, maxNorm: 1.0, dropoutSeed: nil).loss
+                                         pad: tokenizer.pad, learningRate: lr, maxNorm: 1.0, dropoutSeed: nil).loss
             }
             losses.append(Double(loss))
             if step % 20 == 0 || step == steps - 1 {

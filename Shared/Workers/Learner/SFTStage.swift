@@ -161,7 +161,7 @@ struct SFTStage: Sendable {
                 let computeStart = ContinuousClock.now
                 let result = try await worker.executor.run {
                     try model.supervisedStep(optimizer: optimizer, images: pixels, encoded: encoded,
-                                                        pad: pad, learningRate: lr, maxNorm: maxNorm, dropoutSeed: dropoutSeed)
+                                             pad: pad, learningRate: lr, maxNorm: maxNorm, dropoutSeed: dropoutSeed)
                 }
                 let compute = (ContinuousClock.now - computeStart).seconds
                 step += 1
