@@ -33,13 +33,16 @@ struct BenchLookup: AsyncParsableCommand {
     @Option(help: "Tokenizer vocabulary (the product's default is 1024).")
     var vocab = 1024
 
+    @Flag(help: "Keep each name whole as one token.")
+    var wholeNames = false
+
     @Option(help: "Held-out drills per evaluation.")
     var heldOut = 200
 
     enum Switch: String, ExpressibleByArgument { case on, off }
 
     func run() async throws {
-        let (steps, every, lr, size, vocab, heldOut) = (steps, every, Float(learningRate), model, vocab, heldOut)
+        let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
@@ -50,7 +53,7 @@ struct BenchLookup: AsyncParsableCommand {
             let held = (0..<heldOut).map { _ in drill(&heldRNG) }
             var sampleRNG = SplitMix64(seed: 17, stream: "lookup-bench-tokenizer")
             let texts = (0..<2000).flatMap { _ in let d = drill(&sampleRNG); return [d.prompt, d.answer] } + names
-            let tokenizer = try BPETokenizer.train(corpus: texts, vocabSize: vocab)
+            let tokenizer = try BPETokenizer.train(corpus: texts, vocabSize: vocab, phrases: wholeNames ? names : [])
             var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
             if let rotary { config.rotary = rotary }
             let policy = try PolicyModel(config: config, seed: 3)
@@ -61,7 +64,7 @@ struct BenchLookup: AsyncParsableCommand {
             let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
             print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
                   + "\(config.decoderLayers) decoder layers, \(policy.parameterCount) parameters; "
-                  + "tokenizer \(tokenizer.vocabSize) tokens; \(names.count) names")
+                  + "tokenizer \(tokenizer.vocabSize) tokens\(wholeNames ? ", names whole" : ""); \(names.count) names")
 
             /// Held-out letter accuracy and strict-format rate, decoding greedily.
             func evaluate() throws -> (letter: Double, format: Double) {

@@ -23,6 +23,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     // The policy.
     public var modelSize: String          // one of ModelConfig.sizeNames
     public var vocabSize: Int
+    /// Whether the tokenizer keeps every taxonomy name whole as one token
+    /// (`BPETokenizer.phrases`); nil in older runs: no.
+    public var wholeNameTokens: Bool?
     /// Full-weight steps that make the base model (general visual description; diagnosis
     /// names only through `pretrainNamingShare`).
     public var pretrainSteps: Int
@@ -51,6 +54,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
     public var namingShare: Double { pretrainNamingShare ?? 0 }
+    public var keepsNamesWhole: Bool { wholeNameTokens ?? false }
     public var lookupShare: Double { pretrainLookupShare ?? 0 }
     public var minP: Double { samplingMinP ?? 0 }
 

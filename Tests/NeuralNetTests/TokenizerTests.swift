@@ -58,4 +58,46 @@ import Testing
         let b = try BPETokenizer.train(corpus: Self.corpus.reversed(), vocabSize: 330)
         #expect(a == b)
     }
+
+    @Test func aPhraseWrittenAsAWordOfItsOwnIsOneToken() throws {
+        let phrases = ["basal cell carcinoma", "melanoma", "melanoma in situ"]
+        let tok = try BPETokenizer.train(corpus: Self.corpus, vocabSize: 380, phrases: phrases)
+        #expect(tok.vocabSize <= 380)
+        let ids = phrases.map { tok.encode(" \($0)") }
+        #expect(ids.allSatisfy { $0.count == 1 }, "\(ids)")
+        #expect(Set(ids.map { $0[0] }).count == 3)
+        // The ids come after the merges, in the order given; each decodes with its space.
+        let first = Int32(tok.specialTokens.count + 256 + tok.merges.count)
+        #expect(ids.map { $0[0] } == [first, first + 1, first + 2])
+        #expect(tok.decode([first]) == " basal cell carcinoma")
+        // The longest phrase wins; inside an option line and before punctuation it still matches.
+        #expect(tok.encode("A: melanoma in situ") == tok.encode("A:") + [first + 2])
+        #expect(tok.encode("indicates melanoma.") == tok.encode("indicates") + [first + 1] + tok.encode("."))
+        // Not at the start of the text (no space), and not as part of a longer word.
+        #expect(!tok.encode("melanoma").contains(first + 1))
+        #expect(!tok.encode("a melanomas b").contains(first + 1))
+        #expect(!tok.encode(" melanoma2").contains(first + 1))
+        // Round trips, and a tokenizer without phrases splits the same text into pieces.
+        for text in ["<thinking> These findings indicate basal cell carcinoma. </thinking>", "B: melanoma in situ\nC: melanoma"] {
+            #expect(tok.decode(tok.encode(text)) == text)
+        }
+        let plain = try BPETokenizer.train(corpus: Self.corpus, vocabSize: 380)
+        #expect(plain.encode(" basal cell carcinoma").count > 1)
+        // Stored and read back with the phrases; a file without them reads as before.
+        let back = try BPETokenizer(jsonData: tok.jsonData())
+        #expect(back == tok && back.encode(" melanoma in situ") == [first + 2])
+        #expect(!String(decoding: try plain.jsonData(), as: UTF8.self).contains("phrases"))
+    }
+
+    @Test func badPhrasesAreRefusedWithTheirPosition() throws {
+        #expect(throws: NeuralNetError.self) { try BPETokenizer.train(corpus: Self.corpus, vocabSize: 400, phrases: ["acne", "acne"]) }
+        do {
+            _ = try BPETokenizer(specialTokens: ["<pad>"], merges: [], phrases: ["acne", " rosacea"])
+            Issue.record("a phrase with a leading space was accepted")
+        } catch let error as NeuralNetError {
+            #expect(error.message.contains("phrase 1") && error.message.contains(" rosacea"))
+        }
+        // The phrases count towards the vocabulary.
+        #expect(throws: NeuralNetError.self) { try BPETokenizer.train(corpus: Self.corpus, vocabSize: 267, phrases: ["acne", "wart"]) }
+    }
 }

@@ -78,6 +78,12 @@ struct BaseModelBuilder: Sendable {
         return Self.sample(texts, limit: options.maxTokenizerTexts)
     }
 
+    /// The taxonomy's names, each once and in a stable order: the phrases a tokenizer keeps
+    /// whole when the run asks for it (`RunConfig.wholeNameTokens`).
+    static func wholeNames(_ taxonomy: Taxonomy) -> [String] {
+        Array(Set(taxonomy.nonRootIDs.map { taxonomy.name(of: $0) })).sorted()
+    }
+
     /// At most `limit` texts, evenly spread, in a stable order (all of them without a limit).
     static func sample(_ texts: [String], limit: Int) -> [String] {
         limit > 0 ? texts.evenlySpread(limit: limit) : texts
@@ -90,6 +96,7 @@ struct BaseModelBuilder: Sendable {
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
+            + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
         return "base-v1-" + SHA256.hexDigest(Array(joined.utf8))
@@ -126,7 +133,8 @@ struct BaseModelBuilder: Sendable {
         }
 
         let vocab = config.vocabSize
-        let tokenizer = try await executor.run { try BPETokenizer.train(corpus: texts, vocabSize: vocab) }
+        let phrases = config.keepsNamesWhole ? Self.wholeNames(knowledge.taxonomy) : []
+        let tokenizer = try await executor.run { try BPETokenizer.train(corpus: texts, vocabSize: vocab, phrases: phrases) }
         let modelConfig = try LearnerModelShape.config(for: config, vocabSize: tokenizer.vocabSize)
         let model = try PolicyModel(config: modelConfig, seed: config.seed)
         let codec = PromptCodec(tokenizer: tokenizer, config: modelConfig)
@@ -142,7 +150,7 @@ struct BaseModelBuilder: Sendable {
             "base.cases": "\(cases.count)", "base.examples": "\(corpus.visual.count)", "base.naming": "\(corpus.naming.count)",
             "base.naming_share": "\(config.namingShare)", "base.lookup": "\(corpus.lookup.count)",
             "base.lookup_share": "\(config.lookupShare)", "base.appearance": "\(source.rawValue)",
-            "tokenizer.vocab": "\(tokenizer.vocabSize)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
+            "tokenizer.vocab": "\(tokenizer.vocabSize)", "tokenizer.phrases": "\(phrases.count)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
