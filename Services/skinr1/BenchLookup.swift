@@ -36,6 +36,9 @@ struct BenchLookup: AsyncParsableCommand {
     @Flag(help: "Keep each name whole as one token.")
     var wholeNames = false
 
+    @Flag(help: "Put the answer instructions before the options instead of after them.")
+    var instructionsFirst = false
+
     @Option(help: "Held-out drills per evaluation.")
     var heldOut = 200
 
@@ -43,12 +46,21 @@ struct BenchLookup: AsyncParsableCommand {
 
     func run() async throws {
         let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
+        let instructionsFirst = instructionsFirst
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
             let names = knowledge.taxonomy.nonRootIDs.map { knowledge.taxonomy.name(of: $0) }
-            func drill(_ rng: inout SplitMix64) -> VisualExample { VisualCorpus.lookup(names: names, imageSHA: "", rng: &rng)! }
+            func drill(_ rng: inout SplitMix64) -> VisualExample {
+                var drill = VisualCorpus.lookup(names: names, imageSHA: "", rng: &rng)!
+                if instructionsFirst {
+                    var lines = drill.prompt.components(separatedBy: "\n")
+                    lines.insert(lines.removeLast(), at: 1)
+                    drill.prompt = lines.joined(separator: "\n")
+                }
+                return drill
+            }
             var heldRNG = SplitMix64(seed: 13, stream: "lookup-bench-held-out")
             let held = (0..<heldOut).map { _ in drill(&heldRNG) }
             var sampleRNG = SplitMix64(seed: 17, stream: "lookup-bench-tokenizer")

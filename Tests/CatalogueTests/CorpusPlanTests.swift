@@ -76,6 +76,10 @@ struct CorpusPlanTests {
             }
             #expect(item.appearance.asymmetry.lower == item.appearance.asymmetry.upper)
             #expect(item.borrowedFeature == nil)
+            // Sizes read as a person writes them: "about 5.8 mm across", never 5.800000000000001.
+            let size = try #require(AppearanceSampler.findings(item.appearance).first { $0.hasSuffix(" mm across") })
+            let number = size.dropFirst("about ".count).dropLast(" mm across".count)
+            #expect(Double(number) != nil && (number.split(separator: ".").dropFirst().first?.count ?? 0) <= 1, "\(item.id): '\(size)'")
         }
     }
 

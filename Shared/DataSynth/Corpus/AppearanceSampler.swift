@@ -67,7 +67,8 @@ public enum AppearanceSampler {
         if appearance.vessels != .none { phrases.append(VisualHallmark.vessels(appearance.vessels).phrase) }
         if appearance.scaleCrust != .none { phrases.append(VisualHallmark.scaleCrust(appearance.scaleCrust).phrase) }
         phrases.append(VisualHallmark.surface(appearance.surface).phrase)
-        let size = appearance.sizeMillimetres.midpoint
+        // To a tenth of a millimetre: a drawn 5.8 may be stored as 5.800000000000001.
+        let size = (appearance.sizeMillimetres.midpoint * 10).rounded() / 10
         phrases.append("about \(size == size.rounded() ? String(Int(size)) : String(size)) mm across")
         if appearance.multiplicity != .solitary { phrases.append(VisualHallmark.multiplicity(appearance.multiplicity).phrase) }
         return phrases
