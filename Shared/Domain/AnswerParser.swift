@@ -100,17 +100,29 @@ public enum AnswerParser {
         return result
     }
 
-    /// The letter of the one option whose text the answer names. When one named option's
-    /// text contains another's ("nodular melanoma" and "melanoma"), the longer one counts.
+    /// The letter of the one option whose text the answer names (`namedOptions`).
     static func optionByText(in text: String, letters: [String], optionTexts: [String]) -> String? {
+        let named = namedOptions(in: text, letters: letters, optionTexts: optionTexts)
+        return named.count == 1 ? named[0] : nil
+    }
+
+    /// The letters of the options whose text `text` names, as whole words and ignoring case
+    /// and punctuation, in option order. When one named option's text contains another's
+    /// ("nodular melanoma" and "melanoma"), only the longer one counts.
+    public static func namedOptions(in text: String, letters: [String], optionTexts: [String]) -> [String] {
         let haystack = " " + TextNormalizer.key(text) + " "
         let keys = optionTexts.map(TextNormalizer.key)
         var named: [Int] = []
         for (index, key) in keys.enumerated() where !key.isEmpty && index < letters.count {
             if haystack.contains(" " + key + " ") { named.append(index) }
         }
-        let maximal = named.filter { i in !named.contains { j in j != i && keys[j].count > keys[i].count && keys[j].contains(keys[i]) } }
-        return maximal.count == 1 ? letters[maximal[0]] : nil
+        return named.filter { i in !named.contains { j in j != i && keys[j].count > keys[i].count && keys[j].contains(keys[i]) } }
+            .map { letters[$0] }
+    }
+
+    /// The reasoning of an answer: the text inside `<thinking> </thinking>`, nil without both tags.
+    public static func reasoning(_ answer: String) -> String? {
+        taggedContent(answer, open: PromptText.thinkingOpen, close: PromptText.thinkingClose)
     }
 
     private static func isWordCharacter(_ character: Character) -> Bool {

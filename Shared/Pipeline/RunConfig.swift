@@ -37,6 +37,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// of the option that names what the question asks for (`VisualCorpus.lookup`); nil in
     /// older runs: none.
     public var pretrainLookupShare: Double?
+    /// The first this many base steps train on lookup drills alone, at the base's learning
+    /// rate, before the mix above; nil in older runs: none.
+    public var pretrainLookupWarmup: Int?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -56,6 +59,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var namingShare: Double { pretrainNamingShare ?? 0 }
     public var keepsNamesWhole: Bool { wholeNameTokens ?? false }
     public var lookupShare: Double { pretrainLookupShare ?? 0 }
+    public var lookupWarmup: Int { pretrainLookupWarmup ?? 0 }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

@@ -61,6 +61,39 @@ struct EvaluationMetricTests {
         #expect(untagged.isFormatFailure && !untagged.isCorrect)
     }
 
+    @Test func theReasoningsNamedOptionsAreReadAndComparedWithTheChoice() {
+        let options = ["Melanoma", "Nodular melanoma", "Dermatofibroma", "Actinic keratosis"]
+        let item = QuestionItem(id: "q", kind: .disease, purpose: .evaluation, caseID: "c", dataset: "d1", imageSHA: "sha",
+                                question: "Which diagnosis?",
+                                options: zip(QuestionBuilder.letters, options).map {
+                                    QuestionOption(letter: $0, text: $1, node: nil, condition: nil, pathIndex: nil, granularityReward: 0)
+                                },
+                                prompt: "p", correctLetter: "B", groundTruth: "n", groundTruthCondition: .malignant, path: ["n"],
+                                answerFormat: .letterAndCondition, normalisation: .finestOption, seed: 1)
+        let entry = EvaluationSuiteItem(suite: .disease, datasetID: "d1", item: item)
+        func grade(_ thinking: String, _ letter: String) -> EvaluationOutcome {
+            .grade(entry, answer: "<thinking> \(thinking) </thinking> <final diagnosis> \(letter), malignant </final diagnosis>")
+        }
+        // The longer name wins over the one it contains; case and punctuation do not matter.
+        let follows = grade("A raised blue-black nodule. These findings indicate nodular melanoma.", "B")
+        #expect(follows.reasonedLetters == ["B"] && follows.choiceFollowsReasoning && follows.isCorrect)
+        // Named, then another letter chosen.
+        let strays = grade("These findings indicate Nodular melanoma rather than Dermatofibroma.", "A")
+        #expect(strays.reasonedLetters == ["B", "C"] && strays.reasoningNamesOption && !strays.choiceFollowsReasoning)
+        // Names none of the options (a finer diagnosis than any offered is not an option's name).
+        let none = grade("These findings indicate Lentigo maligna.", "B")
+        #expect(none.reasonedLetters.isEmpty && !none.reasoningNamesOption && !none.choiceFollowsReasoning)
+        // Only the reasoning counts: option names in the final tag or without tags are not read.
+        #expect(EvaluationOutcome.grade(entry, answer: "Melanoma. <final diagnosis> A </final diagnosis>").reasonedLetters.isEmpty)
+
+        let values = EvaluationMetrics.summarize([follows, strays, none])
+        func value(_ metric: EvaluationMetric) -> Double? {
+            values.first { $0.suite == "disease" && $0.datasetID == "all" && $0.metric == metric }?.value
+        }
+        #expect(value(.namesOptionRate).map { abs($0 - 2.0 / 3.0) < 1e-12 } == true)
+        #expect(value(.choiceFollowsReasoningRate).map { abs($0 - 1.0 / 3.0) < 1e-12 } == true)
+    }
+
     @Test func planTakesBaseSFTEveryNthStepAndFinal() {
         func v(_ version: Int, _ stage: String, _ step: Int) -> PublishedPolicy {
             PublishedPolicy(version: version, step: step, stage: stage, baseSHA: "b", adapterSHA: nil,

@@ -1,5 +1,6 @@
 import Domain
 import Knowledge
+import Pipeline
 import Testing
 @testable import Workers
 
@@ -89,6 +90,16 @@ struct NamingQuestionTests {
         #expect((400...600).contains(mixed["l", default: 0]) && (900...1100).contains(mixed["n", default: 0]), "\(mixed)")
         let noDrills = batches(naming: naming, 0.5, lookup: [], 0.25)
         #expect((900...1100).contains(noDrills["n", default: 0]) && noDrills["l"] == nil, "no drills: their share is visual, \(noDrills)")
+    }
+
+    @Test func theLookupWarmupTrainsOnDrillsAloneThenTheMix() throws {
+        var run = try RunConfig.profile("quick", arm: .skinR1)
+        run.pretrainLookupShare = 0.2
+        #expect(BaseModelBuilder.shares(at: 0, of: run) == (run.namingShare, 0.2), "no warm-up: the mix from the start")
+        run.pretrainLookupWarmup = 100
+        #expect(BaseModelBuilder.shares(at: 0, of: run) == (0, 1))
+        #expect(BaseModelBuilder.shares(at: 99, of: run) == (0, 1))
+        #expect(BaseModelBuilder.shares(at: 100, of: run) == (run.namingShare, 0.2))
     }
 }
 

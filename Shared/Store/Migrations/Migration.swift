@@ -30,5 +30,6 @@ public enum Migrations {
         migration0004,
         migration0005,
         migration0006,
+        migration0007,
     ]
 }

@@ -10,9 +10,13 @@ public struct EvaluationOutcome: Sendable, Equatable {
     /// The condition classes of lesion-condition items (nil for other suites).
     public var trueCondition: LesionCondition?
     public var predictedCondition: LesionCondition?
+    /// The letters of the options the answer's reasoning names (`AnswerParser.namedOptions`).
+    public var reasonedLetters: [String]
 
     public init(suite: EvaluationSuite, datasetID: String, correctLetter: String, chosenLetter: String?,
-                trueCondition: LesionCondition? = nil, predictedCondition: LesionCondition? = nil) {
+                trueCondition: LesionCondition? = nil, predictedCondition: LesionCondition? = nil,
+                reasonedLetters: [String] = []) {
+        self.reasonedLetters = reasonedLetters
         self.suite = suite
         self.datasetID = datasetID
         self.correctLetter = correctLetter
@@ -29,11 +33,18 @@ public struct EvaluationOutcome: Sendable, Equatable {
             suite: entry.suite, datasetID: entry.datasetID, correctLetter: entry.item.correctLetter,
             chosenLetter: parsed.letter,
             trueCondition: isCondition ? entry.item.groundTruthCondition : nil,
-            predictedCondition: isCondition ? parsed.letter.flatMap { entry.item.option($0)?.condition } : nil)
+            predictedCondition: isCondition ? parsed.letter.flatMap { entry.item.option($0)?.condition } : nil,
+            reasonedLetters: AnswerParser.reasoning(answer).map {
+                AnswerParser.namedOptions(in: $0, letters: entry.item.letters, optionTexts: entry.item.options.map(\.text))
+            } ?? [])
     }
 
     public var isCorrect: Bool { chosenLetter == correctLetter }
     public var isFormatFailure: Bool { chosenLetter == nil }
+    /// The reasoning names at least one of the options.
+    public var reasoningNamesOption: Bool { !reasonedLetters.isEmpty }
+    /// The chosen option is one the reasoning names: the letter follows the reasoning.
+    public var choiceFollowsReasoning: Bool { chosenLetter.map(reasonedLetters.contains) ?? false }
 }
 
 /// The metric names of `eval_results.metric`.
@@ -41,6 +52,10 @@ public enum EvaluationMetric: String, Sendable, CaseIterable {
     case accuracy
     case macroF1 = "macro_f1"
     case formatFailureRate = "format_failure_rate"
+    /// Share of answers whose reasoning names at least one option.
+    case namesOptionRate = "names_option_rate"
+    /// Share of answers whose chosen option is one their reasoning names.
+    case choiceFollowsReasoningRate = "choice_follows_reasoning_rate"
 }
 
 /// One value of `eval_results` for one suite and dataset (or the pooled "all").
@@ -60,17 +75,23 @@ public struct SuiteMetricValue: Sendable, Equatable {
     }
 }
 
-/// Accuracy, macro-F1 and strict-format failure rate (METHOD.md 7). Pure.
+/// Accuracy, macro-F1, strict-format failure rate (METHOD.md 7), and how often the reasoning
+/// names an option and the choice is one it names. Pure.
 public enum EvaluationMetrics {
     /// The dataset (and suite) name of pooled rows.
     public static let pooled = "all"
 
     public static func accuracy(_ outcomes: [EvaluationOutcome]) -> Double {
-        outcomes.isEmpty ? 0 : Double(outcomes.filter(\.isCorrect).count) / Double(outcomes.count)
+        share(outcomes, \.isCorrect)
     }
 
     public static func formatFailureRate(_ outcomes: [EvaluationOutcome]) -> Double {
-        outcomes.isEmpty ? 0 : Double(outcomes.filter(\.isFormatFailure).count) / Double(outcomes.count)
+        share(outcomes, \.isFormatFailure)
+    }
+
+    /// The share of `outcomes` for which `property` holds (0 for none).
+    static func share(_ outcomes: [EvaluationOutcome], _ property: (EvaluationOutcome) -> Bool) -> Double {
+        outcomes.isEmpty ? 0 : Double(outcomes.filter(property).count) / Double(outcomes.count)
     }
 
     /// Mean over classes of F1 = 2TP / (2TP + FP + FN). A failed answer (no prediction) is a
@@ -101,6 +122,10 @@ public enum EvaluationMetrics {
                                            value: accuracy(group), items: group.count))
             values.append(SuiteMetricValue(suite: suite, datasetID: dataset, metric: .formatFailureRate,
                                            value: formatFailureRate(group), items: group.count))
+            values.append(SuiteMetricValue(suite: suite, datasetID: dataset, metric: .namesOptionRate,
+                                           value: share(group, \.reasoningNamesOption), items: group.count))
+            values.append(SuiteMetricValue(suite: suite, datasetID: dataset, metric: .choiceFollowsReasoningRate,
+                                           value: share(group, \.choiceFollowsReasoning), items: group.count))
             if f1 {
                 let truth = group.compactMap(\.trueCondition)
                 let predicted = group.filter { $0.trueCondition != nil }.map(\.predictedCondition)

@@ -80,7 +80,7 @@ public enum EvaluationTable {
             .map(\.element.line)
     }
 
-    /// Both tables as text.
+    /// The tables as text.
     public static func render(_ rows: [EvaluationResultRow]) -> String {
         let lines = lines(rows)
         guard !lines.isEmpty else { return "no evaluation results yet" }
@@ -105,8 +105,16 @@ public enum EvaluationTable {
                 format(line.value(pooled, pooled, .formatFailureRate)),
             ])
         }
+        let disease = EvaluationSuite.disease.rawValue
+        var third = [["Model", "Names an option", "Chooses an option it named", "Accuracy"]]
+        for line in lines {
+            third.append([line.label, format(line.value(disease, pooled, .namesOptionRate)),
+                          format(line.value(disease, pooled, .choiceFollowsReasoningRate)),
+                          format(line.value(disease, pooled, .accuracy))])
+        }
         return "In-distribution disease diagnosis (accuracy, greedy decoding)\n" + grid(first)
             + "\n\nOut of distribution, lesion condition, targeted sets and strict format\n" + grid(second)
+            + "\n\nDisease answers: does the choice follow the reasoning? (all in-distribution items)\n" + grid(third)
     }
 
     /// Reads the results of the runs named (in that order of precedence for shared lines).
@@ -143,12 +151,13 @@ public enum EvaluationTable {
             if table[key] == nil { keys.append(key) }
             table[key, default: [:]][value.metric] = value
         }
-        var cells = [["Suite", "Dataset", "Accuracy", "Macro-F1", "Format failures", "Items"]]
+        var cells = [["Suite", "Dataset", "Accuracy", "Macro-F1", "Format failures", "Names an option", "Chooses one named", "Items"]]
         for key in keys {
             let metrics = table[key]!
             let any = metrics.values.first!
             cells.append([any.suite, any.datasetID, format(metrics[.accuracy]?.value), format(metrics[.macroF1]?.value),
-                          format(metrics[.formatFailureRate]?.value), String(any.items)])
+                          format(metrics[.formatFailureRate]?.value), format(metrics[.namesOptionRate]?.value),
+                          format(metrics[.choiceFollowsReasoningRate]?.value), String(any.items)])
         }
         return grid(cells)
     }

@@ -96,6 +96,7 @@ struct BaseModelBuilder: Sendable {
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
+            + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -118,8 +119,12 @@ struct BaseModelBuilder: Sendable {
         guard config.namingShare + config.lookupShare <= 1 else {
             throw LearnerError("pretrainNamingShare \(config.namingShare) + pretrainLookupShare \(config.lookupShare) exceeds 1")
         }
+        guard (0...config.pretrainSteps).contains(config.lookupWarmup) else {
+            throw LearnerError("pretrainLookupWarmup \(config.lookupWarmup) must lie between 0 and pretrainSteps \(config.pretrainSteps)")
+        }
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
-                                         namingShare: config.namingShare, lookupShare: config.lookupShare)
+                                         namingShare: config.namingShare,
+                                         lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare)
         let texts = try await tokenizerCorpus(visual: corpus.all)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
@@ -149,13 +154,14 @@ struct BaseModelBuilder: Sendable {
         logger.info("pretraining the base", metadata: [
             "base.cases": "\(cases.count)", "base.examples": "\(corpus.visual.count)", "base.naming": "\(corpus.naming.count)",
             "base.naming_share": "\(config.namingShare)", "base.lookup": "\(corpus.lookup.count)",
-            "base.lookup_share": "\(config.lookupShare)", "base.appearance": "\(source.rawValue)",
+            "base.lookup_share": "\(config.lookupShare)", "base.lookup_warmup": "\(config.lookupWarmup)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "tokenizer.phrases": "\(phrases.count)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: config.namingShare,
-                                   lookupShare: config.lookupShare, rng: &rng)
+            let shares = Self.shares(at: step, of: config)
+            let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
+                                   lookupShare: shares.lookup, rng: &rng)
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = schedule.learningRate(at: step)
@@ -175,6 +181,12 @@ struct BaseModelBuilder: Sendable {
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)
+    }
+
+    /// The shares of naming and lookup batches at a pretraining step: drills alone during the
+    /// lookup warm-up, the run's mix after it.
+    static func shares(at step: Int, of run: RunConfig) -> (naming: Double, lookup: Double) {
+        step < run.lookupWarmup ? (0, 1) : (run.namingShare, run.lookupShare)
     }
 
     /// One pretraining batch: lookup drills with probability `lookupShare`, naming questions
