@@ -54,6 +54,9 @@ struct NamingQuestionTests {
             letters.insert(letter)
             let parsed = AnswerParser.parse(question.answer, letters: ["A", "B", "C", "D"])
             #expect(parsed.letter == letter, "\(question.answer)")
+            // Answered as the disease questions are: the letter, then the label's condition.
+            #expect(parsed.formatValid && parsed.condition == taxonomy.condition(of: label), "\(question.answer)")
+            #expect(lines.last == PromptText.instructions(for: .letterAndCondition))
             #expect(question.answer.contains("These findings indicate \(name). \(PromptText.thinkingClose)"))
             #expect(!question.prompt.contains(PromptText.stem(for: .disease)), "not the disease questions' wording")
         }

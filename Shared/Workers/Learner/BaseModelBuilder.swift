@@ -151,6 +151,7 @@ struct BaseModelBuilder: Sendable {
         let reserve = LearnerModelShape.reserve(config, modelConfig)
         var rng = SplitMix64(seed: config.seed, stream: "pretrain")
         var losses: [Double] = []
+        var positions: [Int] = []   // decoder positions of every sequence trained on
         logger.info("pretraining the base", metadata: [
             "base.cases": "\(cases.count)", "base.examples": "\(corpus.visual.count)", "base.naming": "\(corpus.naming.count)",
             "base.naming_share": "\(config.namingShare)", "base.lookup": "\(corpus.lookup.count)",
@@ -163,6 +164,7 @@ struct BaseModelBuilder: Sendable {
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
                                    lookupShare: shares.lookup, rng: &rng)
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+            positions += encoded.map { modelConfig.visualTokens + $0.tokens.count }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = schedule.learningRate(at: step)
             let loss = try await executor.run {
@@ -176,8 +178,14 @@ struct BaseModelBuilder: Sendable {
         }
         let sha = try await artifacts.storeBase(model, tokenizer: tokenizer)
         try await store.cacheBase(key: key, sha: sha, createdBy: run.id)
+        // Position-table rows past the longest sequence keep their random initialisation, and
+        // the adapters of SFT and RL cannot train them: answers reaching there come out garbled.
+        positions.sort()
         logger.info("base model trained", metadata: [
             "base.sha": "\(sha.prefix(12))", "loss.first": "\(losses.first ?? 0)", "loss.last": "\(losses.last ?? 0)",
+            "base.positions.median": "\(positions.isEmpty ? 0 : positions[positions.count / 2])",
+            "base.positions.p99": "\(positions.isEmpty ? 0 : positions[positions.count * 99 / 100])",
+            "base.positions.max": "\(positions.last ?? 0)", "model.max_sequence": "\(modelConfig.maxSequence)",
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)

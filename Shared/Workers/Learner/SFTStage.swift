@@ -111,8 +111,11 @@ struct SFTStage: Sendable {
         let promptLengths = items.map { tokenizer.encode($0.prompt).count }
         let promptRoom = codec.promptRoom(reserve: reserve)
         let promptsCut = promptLengths.filter { $0 > promptRoom }.count
+        let lengths = sequences.map { modelConfig.visualTokens + $0.tokens.count }.sorted()
         logger.info("SFT examples", metadata: [
             "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.count)",
+            "sft.positions.median": "\(lengths.isEmpty ? 0 : lengths[lengths.count / 2])",
+            "sft.positions.max": "\(lengths.last ?? 0)",
             "answer.tokens.median": "\(answerLengths.isEmpty ? 0 : answerLengths[answerLengths.count / 2])",
             "answer.tokens.max": "\(answerLengths.last ?? 0)",
             "answer.over_budget": "\(answerLengths.filter { $0 > config.maxNewTokens }.count)",

@@ -182,10 +182,13 @@ public enum VisualCorpus {
     static let namingQuestion = "Which skin condition does this image show?"
 
     /// A multiple-choice question naming the case's label among three other labels of the
-    /// corpus (`labels`), answered like the feature questions: what the image shows, "These
-    /// findings indicate <label>." (the words the trajectories conclude with), then the
-    /// letter of the option that names it. nil for an unlabelled case, the root, a label
-    /// outside the taxonomy, or fewer than two labels in all.
+    /// corpus (`labels`): what the image shows, "These findings indicate <label>." (the words
+    /// the trajectories conclude with), then the letter of the option that names it and the
+    /// label's lesion condition, with the disease questions' instructions. So the base is
+    /// trained as far into its context as RL and evaluation answers reach (the longest
+    /// prompts and the condition after the letter come last), not only over the shorter
+    /// feature questions. nil for an unlabelled case, the root, a label outside the
+    /// taxonomy, or fewer than two labels in all.
     public static func naming(for item: CaseAppearance, labels: [NodeID], taxonomy: Taxonomy,
                               seed: UInt64) -> VisualExample? {
         guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
@@ -193,7 +196,8 @@ public enum VisualCorpus {
         let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
             + "These findings indicate \(taxonomy.name(of: label))."
         return multipleChoice(namingQuestion, correct: label, others: labels.filter { $0 != taxonomy.root },
-                              text: { taxonomy.name(of: $0) }, thinking: thinking, imageSHA: item.imageSHA, rng: &rng)
+                              text: { taxonomy.name(of: $0) }, thinking: thinking, condition: taxonomy.condition(of: label),
+                              imageSHA: item.imageSHA, rng: &rng)
     }
 
     static let lookupQuestion = "Which option names %@?"
@@ -211,20 +215,22 @@ public enum VisualCorpus {
                               others: distinct, thinking: thinking, imageSHA: imageSHA, rng: &rng)
     }
 
-    /// A four-option question about one image, answered in the letter-only format: `correct`
-    /// and up to three of `others` (never `correct` again), shuffled; `text` writes an option.
+    /// A four-option question about one image: `correct` and up to three of `others` (never
+    /// `correct` again), shuffled; `text` writes an option. Answered with the letter alone, or
+    /// with the letter and `condition` in the disease questions' format when one is given.
     /// nil when there is no other option.
     static func multipleChoice(_ question: String, correct: String, others: [String],
-                               text: (String) -> String = { $0 }, thinking: String, imageSHA: String,
-                               rng: inout SplitMix64) -> VisualExample? {
+                               text: (String) -> String = { $0 }, thinking: String, condition: LesionCondition? = nil,
+                               imageSHA: String, rng: inout SplitMix64) -> VisualExample? {
         let distractors = rng.shuffled(Array(Set(others).subtracting([correct])).sorted()).prefix(3)
         guard !distractors.isEmpty else { return nil }
         let options = rng.shuffled([correct] + distractors)
         let letter = letters[options.firstIndex(of: correct)!]
         let lines = zip(letters, options).map { "\($0): \(text($1))" }
-        let prompt = ([question] + lines + [PromptText.instructions(for: .letterOnly)]).joined(separator: "\n")
+        let format: AnswerFormat = condition == nil ? .letterOnly : .letterAndCondition
+        let prompt = ([question] + lines + [PromptText.instructions(for: format)]).joined(separator: "\n")
         return VisualExample(imageSHA: imageSHA, prompt: prompt,
-                             answer: PromptText.answer(thinking: thinking, letter: letter, condition: nil))
+                             answer: PromptText.answer(thinking: thinking, letter: letter, condition: condition))
     }
 
     /// The base's corpus over `cases`: the feature questions and descriptions, the naming
