@@ -17,6 +17,9 @@ struct VisualCorpusTests {
         #expect(picked.allSatisfy { (0..<2225).contains($0) })
         // Fewer cases than the limit: all of them; no room: none.
         #expect(Array(0..<10).evenlySpread(limit: 20) == Array(0..<10))
+        // Percentiles of sorted values, as the learner logs them.
+        #expect([3, 5, 8, 13].percentileOfSorted(50) == 8 && [3, 5, 8, 13].percentileOfSorted(100) == 13)
+        #expect(Array(1...200).percentileOfSorted(99) == 199 && [Int]().percentileOfSorted(50) == 0)
         #expect(Array(0..<10).evenlySpread(limit: 0).isEmpty)
         // The tokenizer's text sample keeps every text when it has no limit.
         #expect(BaseModelBuilder.sample(["a", "b", "c"], limit: 0) == ["a", "b", "c"])

@@ -183,9 +183,9 @@ struct BaseModelBuilder: Sendable {
         positions.sort()
         logger.info("base model trained", metadata: [
             "base.sha": "\(sha.prefix(12))", "loss.first": "\(losses.first ?? 0)", "loss.last": "\(losses.last ?? 0)",
-            "base.positions.median": "\(positions.isEmpty ? 0 : positions[positions.count / 2])",
-            "base.positions.p99": "\(positions.isEmpty ? 0 : positions[positions.count * 99 / 100])",
-            "base.positions.max": "\(positions.last ?? 0)", "model.max_sequence": "\(modelConfig.maxSequence)",
+            "base.positions.median": "\(positions.percentileOfSorted(50))",
+            "base.positions.p99": "\(positions.percentileOfSorted(99))",
+            "base.positions.max": "\(positions.percentileOfSorted(100))", "model.max_sequence": "\(modelConfig.maxSequence)",
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)

@@ -8,3 +8,11 @@ extension Array {
         return (0..<limit).map { self[Int(Double($0) * stride)] }
     }
 }
+
+extension Array where Element == Int {
+    /// The `percent`-th percentile of these values, which must be sorted ascending: the value
+    /// at rank count * percent / 100 (50 is the median, 100 the largest); 0 when there are none.
+    func percentileOfSorted(_ percent: Int) -> Int {
+        isEmpty ? 0 : self[Swift.min(count - 1, count * percent / 100)]
+    }
+}

@@ -114,10 +114,10 @@ struct SFTStage: Sendable {
         let lengths = sequences.map { modelConfig.visualTokens + $0.tokens.count }.sorted()
         logger.info("SFT examples", metadata: [
             "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.count)",
-            "sft.positions.median": "\(lengths.isEmpty ? 0 : lengths[lengths.count / 2])",
-            "sft.positions.max": "\(lengths.last ?? 0)",
-            "answer.tokens.median": "\(answerLengths.isEmpty ? 0 : answerLengths[answerLengths.count / 2])",
-            "answer.tokens.max": "\(answerLengths.last ?? 0)",
+            "sft.positions.median": "\(lengths.percentileOfSorted(50))",
+            "sft.positions.max": "\(lengths.percentileOfSorted(100))",
+            "answer.tokens.median": "\(answerLengths.percentileOfSorted(50))",
+            "answer.tokens.max": "\(answerLengths.percentileOfSorted(100))",
             "answer.over_budget": "\(answerLengths.filter { $0 > config.maxNewTokens }.count)",
             "answer.budget": "\(config.maxNewTokens)",
             "prompt.tokens.max": "\(promptLengths.max() ?? 0)", "prompt.room": "\(promptRoom)", "prompt.cut": "\(promptsCut)"])

@@ -226,9 +226,11 @@ public enum VisualCorpus {
         guard !distractors.isEmpty else { return nil }
         let options = rng.shuffled([correct] + distractors)
         let letter = letters[options.firstIndex(of: correct)!]
-        let lines = zip(letters, options).map { "\($0): \(text($1))" }
+        let offered = zip(letters, options).map {
+            QuestionOption(letter: $0, text: text($1), node: nil, condition: nil, pathIndex: nil, granularityReward: 0)
+        }
         let format: AnswerFormat = condition == nil ? .letterOnly : .letterAndCondition
-        let prompt = ([question] + lines + [PromptText.instructions(for: format)]).joined(separator: "\n")
+        let prompt = PromptText.prompt(question: question, options: offered, format: format)
         return VisualExample(imageSHA: imageSHA, prompt: prompt,
                              answer: PromptText.answer(thinking: thinking, letter: letter, condition: condition))
     }
