@@ -39,6 +39,12 @@ struct BenchLookup: AsyncParsableCommand {
     @Flag(help: "Put the answer instructions before the options instead of after them.")
     var instructionsFirst = false
 
+    @Flag(help: "Write each option as 'text (letter)' instead of 'letter: text'.")
+    var lettersAfter = false
+
+    @Flag(help: "End the reasoning by naming the option's letter after its text ('..., option C.').")
+    var letterInReasoning = false
+
     @Option(help: "Held-out drills per evaluation.")
     var heldOut = 200
 
@@ -46,7 +52,7 @@ struct BenchLookup: AsyncParsableCommand {
 
     func run() async throws {
         let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
-        let instructionsFirst = instructionsFirst
+        let (instructionsFirst, lettersAfter, letterInReasoning) = (instructionsFirst, lettersAfter, letterInReasoning)
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
@@ -58,6 +64,15 @@ struct BenchLookup: AsyncParsableCommand {
                     var lines = drill.prompt.components(separatedBy: "\n")
                     lines.insert(lines.removeLast(), at: 1)
                     drill.prompt = lines.joined(separator: "\n")
+                }
+                if lettersAfter {
+                    drill.prompt = drill.prompt.components(separatedBy: "\n").map { line in
+                        guard line.count > 3, VisualCorpus.letters.contains(String(line.prefix(1))), line.dropFirst().hasPrefix(": ") else { return line }
+                        return "\(line.dropFirst(3)) (\(line.prefix(1)))"
+                    }.joined(separator: "\n")
+                }
+                if letterInReasoning, let letter = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter {
+                    drill.answer = drill.answer.replacingOccurrences(of: ". \(PromptText.thinkingClose)", with: ", option \(letter). \(PromptText.thinkingClose)")
                 }
                 return drill
             }
@@ -74,6 +89,7 @@ struct BenchLookup: AsyncParsableCommand {
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
             let reserve = 48
             let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
+            print(held[0].prompt + "\n" + held[0].answer)
             print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
                   + "\(config.decoderLayers) decoder layers, \(policy.parameterCount) parameters; "
                   + "tokenizer \(tokenizer.vocabSize) tokens\(wholeNames ? ", names whole" : ""); \(names.count) names")

@@ -146,16 +146,20 @@ public enum PromptText {
         }
     }
 
+    /// The answer instructions. They describe the final answer without showing one: a
+    /// worked example ("<final diagnosis> B, ...") puts a letter right after the answer tag
+    /// in every prompt, and a policy that learns to continue the tag as it saw it earlier in
+    /// its context answers that letter to every question.
     public static func instructions(for format: AnswerFormat) -> String {
         switch format {
         case .letterAndCondition:
             "First describe what you see and reason towards a diagnosis inside \(thinkingOpen) \(thinkingClose). "
-                + "Then write exactly one option letter and the lesion condition (benign, malignant or precancerous in situ) "
-                + "inside \(finalOpen) \(finalClose), for example: \(finalOpen) B, malignant \(finalClose). "
+                + "Then write the letter of exactly one option, a comma and the lesion condition (benign, malignant or "
+                + "precancerous in situ) inside \(finalOpen) \(finalClose). "
                 + "If more than one option is correct, choose the most specific one."
         case .letterOnly:
             "First describe what you see and reason about it inside \(thinkingOpen) \(thinkingClose). "
-                + "Then write exactly one option letter inside \(finalOpen) \(finalClose), for example: \(finalOpen) A \(finalClose)."
+                + "Then write the letter of exactly one option inside \(finalOpen) \(finalClose)."
         }
     }
 

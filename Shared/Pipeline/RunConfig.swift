@@ -37,9 +37,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// of the option that names what the question asks for (`VisualCorpus.lookup`); nil in
     /// older runs: none.
     public var pretrainLookupShare: Double?
-    /// The first this many base steps train on lookup drills alone, at the base's learning
-    /// rate, before the mix above; nil in older runs: none.
+    /// The first this many base steps train on lookup drills alone, before the mix above;
+    /// nil in older runs: none. With a warm-up the base's steps run two schedules one after
+    /// the other: the warm-up's, peaking at `pretrainLookupWarmupLearningRate`, then the
+    /// mix's over the remaining steps, peaking at `pretrainLearningRate`.
     public var pretrainLookupWarmup: Int?
+    /// The peak learning rate of the lookup warm-up; nil: `pretrainLearningRate`.
+    public var pretrainLookupWarmupLearningRate: Double?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -60,6 +64,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var keepsNamesWhole: Bool { wholeNameTokens ?? false }
     public var lookupShare: Double { pretrainLookupShare ?? 0 }
     public var lookupWarmup: Int { pretrainLookupWarmup ?? 0 }
+    public var lookupWarmupLearningRate: Double { pretrainLookupWarmupLearningRate ?? pretrainLearningRate }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

@@ -55,6 +55,23 @@ import Testing
         #expect(!changed.isEmpty)
     }
 
+    @Test func theInstructionsShowNoAnswerLetter() throws {
+        // A letter after the answer tag anywhere in the prompt is one a policy can learn to
+        // repeat for every question.
+        for format in [AnswerFormat.letterAndCondition, .letterOnly] {
+            let text = PromptText.instructions(for: format)
+            #expect(text.contains(PromptText.finalOpen))
+            let afterTag = text.components(separatedBy: PromptText.finalOpen).dropFirst()
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(!afterTag.isEmpty)
+            for rest in afterTag {
+                #expect(!["A", "B", "C", "D"].contains { rest.hasPrefix($0) }, "instructions show a letter after the tag: \(rest)")
+            }
+        }
+        let item = try builder.rlPrompt(for: cases[0], pathTerms: terms, seed: 5)
+        #expect(item.prompt.components(separatedBy: PromptText.finalOpen).count == 2)
+    }
+
     @Test func itemsSurviveAJSONRoundTrip() throws {
         let item = try builder.rlPrompt(for: cases[5], pathTerms: terms, seed: 3)
         let data = try JSONEncoder().encode(item)

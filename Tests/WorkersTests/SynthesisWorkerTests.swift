@@ -58,9 +58,13 @@ struct SynthesisWorkerTests {
             let trajectoryMessages = try await bench.read(TopicName.sftTrajectories, atLeast: report.trajectories,
                                                           timeout: .seconds(30))
             #expect(trajectoryMessages.count == report.trajectories)
-            let first = try PipelineTopics.trajectories.decode(try #require(trajectoryMessages.first).value)
-            #expect(first.trajectoryID.hasPrefix(run.id + ":"))
-            #expect(first.target.contains(PromptText.diagnosisOpen))
+            // Messages arrive in partition order: a trajectory and its posed form ("-q") in any order.
+            let published = try trajectoryMessages.map { try PipelineTopics.trajectories.decode($0.value) }
+            #expect(published.allSatisfy { $0.trajectoryID.hasPrefix(run.id + ":") })
+            let plain = published.filter { !$0.trajectoryID.hasSuffix("-q") }
+            #expect(plain.count * 2 == published.count)
+            #expect(plain.allSatisfy { $0.target.contains(PromptText.diagnosisOpen) })
+            #expect(published.filter { $0.trajectoryID.hasSuffix("-q") }.allSatisfy { $0.target.contains(PromptText.finalOpen) })
             // The profile poses every trajectory as a question too: one posed form per trajectory,
             // in the RL answer format, on the same image.
             #expect(run.config.posesTrajectories)

@@ -107,6 +107,31 @@ struct NamingQuestionTests {
         #expect(BaseModelBuilder.shares(at: 99, of: run) == (0, 1))
         #expect(BaseModelBuilder.shares(at: 100, of: run) == (run.namingShare, 0.2))
     }
+
+    @Test func theLookupWarmupRunsAScheduleOfItsOwnThenTheMixRampsAgain() throws {
+        var run = try RunConfig.profile("quick", arm: .skinR1)
+        run.pretrainSteps = 1600
+        run.pretrainLearningRate = 3e-4
+        func lr(_ step: Int) -> Double { Double(BaseModelBuilder.learningRate(at: step, of: run)) }
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 + 1e-5 * abs(b) }
+        // No warm-up: one ramp over the first 160 steps, then cosine down to a tenth.
+        #expect(close(lr(0), 3e-4 / 160))
+        #expect(close(lr(159), 3e-4))
+        #expect(close(lr(1599), 3e-5) || lr(1599) < 3.01e-5)
+        // A warm-up of 200 steps at 3e-3: its own ramp (20 steps) and decay to 3e-4, then the
+        // mix's ramp over 140 of its 1,400 steps up to the base's 3e-4.
+        run.pretrainLookupWarmup = 200
+        run.pretrainLookupWarmupLearningRate = 3e-3
+        #expect(close(lr(0), 3e-3 / 20))
+        #expect(close(lr(19), 3e-3))
+        #expect(lr(199) < 3.01e-4 && lr(199) > 2.99e-4)
+        #expect(close(lr(200), 3e-4 / 140))
+        #expect(close(lr(339), 3e-4))
+        #expect(lr(1599) < 3.01e-5)
+        // Without its own rate the warm-up peaks at the base's.
+        run.pretrainLookupWarmupLearningRate = nil
+        #expect(close(lr(19), 3e-4))
+    }
 }
 
 @Suite("The base's lookup drills")

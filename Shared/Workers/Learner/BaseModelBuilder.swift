@@ -96,7 +96,7 @@ struct BaseModelBuilder: Sendable {
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
-            + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)"] : [])
+            + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -122,6 +122,9 @@ struct BaseModelBuilder: Sendable {
         guard (0...config.pretrainSteps).contains(config.lookupWarmup) else {
             throw LearnerError("pretrainLookupWarmup \(config.lookupWarmup) must lie between 0 and pretrainSteps \(config.pretrainSteps)")
         }
+        guard config.lookupWarmupLearningRate > 0, config.lookupWarmupLearningRate.isFinite else {
+            throw LearnerError("pretrainLookupWarmupLearningRate is \(config.lookupWarmupLearningRate): a learning rate is positive")
+        }
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
                                          namingShare: config.namingShare,
                                          lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare)
@@ -146,8 +149,6 @@ struct BaseModelBuilder: Sendable {
         let images = ImageCache(blobs: BlobStore(client: client), side: modelConfig.imageSize)
         let optimizer = AdamW(layout: model.layout)
         let steps = config.pretrainSteps
-        let schedule = LearningRateSchedule(maxLR: Float(config.pretrainLearningRate), minLR: Float(config.pretrainLearningRate) * 0.1,
-                                            warmupSteps: max(1, steps / 10), totalSteps: steps)
         let reserve = LearnerModelShape.reserve(config, modelConfig)
         var rng = SplitMix64(seed: config.seed, stream: "pretrain")
         var losses: [Double] = []
@@ -155,7 +156,8 @@ struct BaseModelBuilder: Sendable {
         logger.info("pretraining the base", metadata: [
             "base.cases": "\(cases.count)", "base.examples": "\(corpus.visual.count)", "base.naming": "\(corpus.naming.count)",
             "base.naming_share": "\(config.namingShare)", "base.lookup": "\(corpus.lookup.count)",
-            "base.lookup_share": "\(config.lookupShare)", "base.lookup_warmup": "\(config.lookupWarmup)", "base.appearance": "\(source.rawValue)",
+            "base.lookup_share": "\(config.lookupShare)", "base.lookup_warmup": "\(config.lookupWarmup)",
+            "base.lookup_warmup_lr": "\(config.lookupWarmupLearningRate)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "tokenizer.phrases": "\(phrases.count)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
         for step in 0..<steps {
@@ -166,7 +168,7 @@ struct BaseModelBuilder: Sendable {
             let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
             positions += encoded.map { modelConfig.visualTokens + $0.tokens.count }
             let pixels = try await images.batch(picks.map(\.imageSHA))
-            let lr = schedule.learningRate(at: step)
+            let lr = Self.learningRate(at: step, of: config)
             let loss = try await executor.run {
                 try model.supervisedStep(optimizer: optimizer, images: pixels, encoded: encoded,
                                          pad: tokenizer.pad, learningRate: lr, maxNorm: 1.0, dropoutSeed: nil).loss
@@ -189,6 +191,21 @@ struct BaseModelBuilder: Sendable {
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)
+    }
+
+    /// The learning rate of a pretraining step. Without a lookup warm-up one schedule spans
+    /// every step (linear ramp over the first tenth, cosine down to a tenth of the peak).
+    /// With one, the warm-up's drills run such a schedule of their own, peaking at the
+    /// warm-up's rate, and the mix after it another over the remaining steps: drills learn
+    /// the letter lookup at a rate that would stall the vision blocks, and the mix then
+    /// trains those from a fresh ramp at the base's own rate.
+    static func learningRate(at step: Int, of run: RunConfig) -> Float {
+        let (warmup, steps) = (run.lookupWarmup, run.pretrainSteps)
+        func schedule(_ peak: Double, _ total: Int) -> LearningRateSchedule {
+            LearningRateSchedule(maxLR: Float(peak), minLR: Float(peak) * 0.1, warmupSteps: max(1, total / 10), totalSteps: total)
+        }
+        if step < warmup { return schedule(run.lookupWarmupLearningRate, warmup).learningRate(at: step) }
+        return schedule(run.pretrainLearningRate, steps - warmup).learningRate(at: step - warmup)
     }
 
     /// The shares of naming and lookup batches at a pretraining step: drills alone during the
