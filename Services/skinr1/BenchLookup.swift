@@ -45,6 +45,9 @@ struct BenchLookup: AsyncParsableCommand {
     @Flag(help: "End the reasoning by naming the option's letter after its text ('..., option C.').")
     var letterInReasoning = false
 
+    @Option(help: "Seed of the policy's initialisation and of the training drills.")
+    var seed: UInt64 = 3
+
     @Option(help: "Held-out drills per evaluation.")
     var heldOut = 200
 
@@ -52,7 +55,7 @@ struct BenchLookup: AsyncParsableCommand {
 
     func run() async throws {
         let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
-        let (instructionsFirst, lettersAfter, letterInReasoning) = (instructionsFirst, lettersAfter, letterInReasoning)
+        let (instructionsFirst, lettersAfter, letterInReasoning, seed) = (instructionsFirst, lettersAfter, letterInReasoning, seed)
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
@@ -83,7 +86,7 @@ struct BenchLookup: AsyncParsableCommand {
             let tokenizer = try BPETokenizer.train(corpus: texts, vocabSize: vocab, phrases: wholeNames ? names : [])
             var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
             if let rotary { config.rotary = rotary }
-            let policy = try PolicyModel(config: config, seed: 3)
+            let policy = try PolicyModel(config: config, seed: seed)
             let codec = PromptCodec(tokenizer: tokenizer, config: config)
             let optimizer = AdamW(layout: policy.layout)
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
@@ -94,26 +97,13 @@ struct BenchLookup: AsyncParsableCommand {
                   + "\(config.decoderLayers) decoder layers, \(policy.parameterCount) parameters; "
                   + "tokenizer \(tokenizer.vocabSize) tokens\(wholeNames ? ", names whole" : ""); \(names.count) names")
 
-            /// Held-out letter accuracy and strict-format rate, decoding greedily.
-            func evaluate() throws -> (letter: Double, format: Double) {
-                var right = 0, formatted = 0
-                let options = SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0, stopToken: tokenizer.eos)
-                for start in stride(from: 0, to: held.count, by: 50) {
-                    let rows = Array(held[start..<min(held.count, start + 50)])
-                    let samples = try policy.generate(images: rows.flatMap { _ in blank },
-                                                      prompts: rows.map { codec.promptTokens($0.prompt, reserve: reserve) },
-                                                      options: options, tokenizer: tokenizer)
-                    for (drill, sample) in zip(rows, samples) {
-                        let expected = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter
-                        let parsed = AnswerParser.parse(sample.text, letters: VisualCorpus.letters)
-                        if parsed.formatValid { formatted += 1 }
-                        if parsed.letter != nil, parsed.letter == expected { right += 1 }
-                    }
+            func evaluate() throws -> LookupProbe.Result {
+                try LookupProbe.run(policy: policy, codec: codec, tokenizer: tokenizer, drills: held, reserve: reserve) { range in
+                    range.flatMap { _ in blank }
                 }
-                return (Double(right) / Double(held.count), Double(formatted) / Double(held.count))
             }
 
-            var rng = SplitMix64(seed: 7, stream: "lookup-bench")
+            var rng = SplitMix64(seed: seed &+ 4, stream: "lookup-bench")
             let started = Date()
             for step in 0..<steps {
                 let drills = (0..<16).map { _ in drill(&rng) }
@@ -124,7 +114,7 @@ struct BenchLookup: AsyncParsableCommand {
                 if (step + 1) % every == 0 || step == steps - 1 {
                     let result = try evaluate()
                     print(String(format: "step %5d  loss %.3f  letter right %.3f (chance 0.25)  format %.3f  %.0f s",
-                                 step + 1, loss, result.letter, result.format, Date().timeIntervalSince(started)))
+                                 step + 1, loss, result.letterAccuracy, result.formatRate, Date().timeIntervalSince(started)))
                 }
             }
         }

@@ -179,4 +179,29 @@ struct LookupDrillTests {
         #expect(corpus.lookup == drills && corpus.naming.isEmpty)
         #expect(VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0).lookup.isEmpty)
     }
+
+    @Test func severalVariantsPerImageHoldTheAnswerAtDifferentLetters() throws {
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let labels = try ["melanoma", "dermatofibroma", "actinic keratosis", "basal cell carcinoma"]
+            .map { try #require(taxonomy.lookup($0)?.id) }
+        let cases = labels.enumerated().map { NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element) }
+            + [NamingQuestionTests.appearance("unlabelled", label: nil)]
+        let single = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0.2)
+        let many = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0.2, variants: 8)
+        #expect(many.naming.count == 8 * single.naming.count && many.lookup.count == 8 * single.lookup.count)
+        #expect(single.naming.count == 4 && single.lookup.count == 4, "one per labelled case")
+        // The first variant of each case is the single-variant question, so the tokenizer's
+        // sample does not depend on the number of variants.
+        #expect(many.firstVariants == single.firstVariants)
+        #expect(many.visual == single.visual)
+        for list in [many.naming, many.lookup] {
+            for (index, item) in cases.prefix(4).enumerated() {
+                let variants = list[(index * 8)..<(index * 8 + 8)]
+                #expect(variants.allSatisfy { $0.imageSHA == item.imageSHA })
+                let letters = Set(variants.compactMap { AnswerParser.parse($0.answer, letters: VisualCorpus.letters).letter })
+                #expect(letters.count >= 2, "the image alone does not give the letter: \(letters)")
+                #expect(Set(variants.map(\.prompt)).count >= 2)
+            }
+        }
+    }
 }

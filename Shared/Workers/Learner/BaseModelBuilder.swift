@@ -89,11 +89,14 @@ struct BaseModelBuilder: Sendable {
         limit > 0 ? texts.evenlySpread(limit: limit) : texts
     }
 
+    /// Held-out lookup drills the base answers after its warm-up and at its end.
+    static let probeDrills = 100
+
     static func cacheKey(run: RunConfig, corpusDigest: String) -> String {
         let knobs = [
             "scale=\(run.dataScale)", "seed=\(run.seed)", "model=\(run.modelSize)", "vocab=\(run.vocabSize)",
             "pretrainSteps=\(run.pretrainSteps)", "pretrainLR=\(run.pretrainLearningRate)", "batch=\(run.batchSize)",
-            "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)",
+            "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)", "variants=\(VisualCorpus.baseVariants)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
             + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2"] : [])
@@ -127,8 +130,9 @@ struct BaseModelBuilder: Sendable {
         }
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
                                          namingShare: config.namingShare,
-                                         lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare)
-        let texts = try await tokenizerCorpus(visual: corpus.all)
+                                         lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare,
+                                         variants: VisualCorpus.baseVariants)
+        let texts = try await tokenizerCorpus(visual: corpus.firstVariants)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
         let key = Self.cacheKey(run: config, corpusDigest: SHA256.hexDigest(Array(digestInput.utf8)))
@@ -160,8 +164,26 @@ struct BaseModelBuilder: Sendable {
             "base.lookup_warmup_lr": "\(config.lookupWarmupLearningRate)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "tokenizer.phrases": "\(phrases.count)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
+        let probeDrills = VisualCorpus.lookups(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed &+ 1)
+            .evenlySpread(limit: Self.probeDrills)
+        let probePixels = try await images.batch(probeDrills.map(\.imageSHA))
+        let pixelsPerImage = modelConfig.imageSize * modelConfig.imageSize * 3
+        /// Held-out lookup drills answered greedily (LookupProbe), logged with `moment`.
+        func probe(_ moment: String) async throws -> LookupProbe.Result {
+            let result = try await executor.run {
+                try LookupProbe.run(policy: model, codec: codec, tokenizer: tokenizer, drills: probeDrills, reserve: reserve) { range in
+                    Array(probePixels[(range.lowerBound * pixelsPerImage)..<(range.upperBound * pixelsPerImage)])
+                }
+            }
+            logger.info("base lookup probe", metadata: [
+                "probe.after": "\(moment)", "probe.drills": "\(result.drills)",
+                "probe.letter_accuracy": "\(result.letterAccuracy)", "probe.format_rate": "\(result.formatRate)",
+            ])
+            return result
+        }
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
+            if step > 0, step == config.lookupWarmup { _ = try await probe("warm-up, step \(step)") }
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
                                    lookupShare: shares.lookup, rng: &rng)
@@ -178,6 +200,7 @@ struct BaseModelBuilder: Sendable {
                 logger.debug("pretrain step", metadata: ["step": "\(step)", "loss": "\(loss)"])
             }
         }
+        let lookup = try await probe("pretraining, step \(steps)")
         let sha = try await artifacts.storeBase(model, tokenizer: tokenizer)
         try await store.cacheBase(key: key, sha: sha, createdBy: run.id)
         // Position-table rows past the longest sequence keep their random initialisation, and
@@ -188,6 +211,7 @@ struct BaseModelBuilder: Sendable {
             "base.positions.median": "\(positions.percentileOfSorted(50))",
             "base.positions.p99": "\(positions.percentileOfSorted(99))",
             "base.positions.max": "\(positions.percentileOfSorted(100))", "model.max_sequence": "\(modelConfig.maxSequence)",
+            "base.lookup.letter_accuracy": "\(lookup.letterAccuracy)",
         ])
         return BaseOutcome(model: model, tokenizer: tokenizer, sha: sha, key: key, reused: false,
                            pretrainLosses: losses, appearanceSource: source)

@@ -17,8 +17,16 @@ public struct BaseCorpus: Sendable, Equatable {
     public var visual: [VisualExample]
     public var naming: [VisualExample]
     public var lookup: [VisualExample]
+    /// Naming questions and drills per case, consecutive in their lists.
+    public var variants: Int = 1
 
     public var all: [VisualExample] { visual + naming + lookup }
+    /// The visual examples and the first variant of every naming question and drill: what
+    /// the tokenizer learns from, whatever the number of variants.
+    public var firstVariants: [VisualExample] {
+        let first = { (list: [VisualExample]) in stride(from: 0, to: list.count, by: max(1, variants)).map { list[$0] } }
+        return visual + first(naming) + first(lookup)
+    }
 }
 
 /// What one case image shows, and where that knowledge came from.
@@ -190,9 +198,9 @@ public enum VisualCorpus {
     /// feature questions. nil for an unlabelled case, the root, a label outside the
     /// taxonomy, or fewer than two labels in all.
     public static func naming(for item: CaseAppearance, labels: [NodeID], taxonomy: Taxonomy,
-                              seed: UInt64) -> VisualExample? {
+                              seed: UInt64, variant: Int = 0) -> VisualExample? {
         guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
-        var rng = SplitMix64(seed: seed, stream: "naming:\(item.caseID)")
+        var rng = SplitMix64(seed: seed, stream: stream("naming", item, variant))
         let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
             + "These findings indicate \(taxonomy.name(of: label))."
         return multipleChoice(namingQuestion, correct: label, others: labels.filter { $0 != taxonomy.root },
@@ -238,28 +246,48 @@ public enum VisualCorpus {
     /// The base's corpus over `cases`: the feature questions and descriptions, the naming
     /// questions (when `namingShare` is positive) and the lookup drills (when `lookupShare`
     /// is), kept apart so that batches can be drawn from one kind at a time.
+    /// `variants` naming questions and drills per case, each with its own options and order.
     public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
-                              namingShare: Double, lookupShare: Double) -> BaseCorpus {
+                              namingShare: Double, lookupShare: Double, variants: Int = 1) -> BaseCorpus {
         BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },
-                   naming: namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed) : [],
-                   lookup: lookupShare > 0 ? lookups(for: cases, taxonomy: taxonomy, seed: seed) : [])
+                   naming: namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants) : [],
+                   lookup: lookupShare > 0 ? lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants) : [],
+                   variants: variants)
+    }
+
+    /// Naming questions and lookup drills the base draws per case. With one fixed question
+    /// per image, its letter can be learnt from the image alone, which lowers the loss
+    /// without finding the option that names the diagnosis; with several, each holding the
+    /// answer at its own position, only the lookup pays.
+    public static let baseVariants = 8
+
+    /// The random stream of one variant of a case's question (variant 0 keeps the stream the
+    /// single-question corpus always had).
+    static func stream(_ kind: String, _ item: CaseAppearance, _ variant: Int) -> String {
+        variant == 0 ? "\(kind):\(item.caseID)" : "\(kind):\(item.caseID):\(variant)"
     }
 
     /// One lookup drill per labelled case among `cases`, on the case's image, over the names
     /// of the cases' labels and their families (the training label vocabulary, nothing else).
-    public static func lookups(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64) -> [VisualExample] {
+    public static func lookups(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
+                               variants: Int = 1) -> [VisualExample] {
         let nodes = Set(cases.compactMap(\.label).filter(taxonomy.contains).flatMap { taxonomy.path(to: $0) })
         let names = nodes.subtracting([taxonomy.root]).map { taxonomy.name(of: $0) }
-        return cases.filter { $0.label != nil }.compactMap { item in
-            var rng = SplitMix64(seed: seed, stream: "lookup:\(item.caseID)")
-            return lookup(names: names, imageSHA: item.imageSHA, rng: &rng)
+        return cases.filter { $0.label != nil }.flatMap { item in
+            (0..<variants).compactMap { variant in
+                var rng = SplitMix64(seed: seed, stream: stream("lookup", item, variant))
+                return lookup(names: names, imageSHA: item.imageSHA, rng: &rng)
+            }
         }
     }
 
     /// The naming questions of every labelled case among `cases`.
-    public static func naming(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64) -> [VisualExample] {
+    public static func naming(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
+                              variants: Int = 1) -> [VisualExample] {
         let labels = Array(Set(cases.compactMap(\.label))).sorted()
-        return cases.compactMap { naming(for: $0, labels: labels, taxonomy: taxonomy, seed: seed) }
+        return cases.flatMap { item in
+            (0..<variants).compactMap { naming(for: item, labels: labels, taxonomy: taxonomy, seed: seed, variant: $0) }
+        }
     }
 
     static func join(_ items: [String]) -> String {
