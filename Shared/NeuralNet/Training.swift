@@ -89,14 +89,32 @@ public final class AdamW: @unchecked Sendable {
     public let v: FloatBuffer
     public private(set) var stepCount = 0
     private let decay: [Bool]   // per parameter: belongs to a matrix
+    private let layout: ParameterLayout
+    /// Per parameter: the share of the learning rate it moves by (1 unless `scale` set it).
+    private var rates: [Float]
 
     public init(layout: ParameterLayout, config: AdamWConfig = AdamWConfig()) {
         self.config = config
+        self.layout = layout
         m = FloatBuffer(count: layout.count)
         v = FloatBuffer(count: layout.count)
         var d = [Bool](repeating: false, count: layout.count)
         for t in layout.tensors where t.isMatrix { for i in t.offset..<(t.offset + t.count) { d[i] = true } }
         decay = d
+        rates = [Float](repeating: 1, count: layout.count)
+    }
+
+    /// Moves the tensors whose names start with one of `prefixes` by `share` of the
+    /// learning rate from the next step on, weight decay included (0 holds them still; their
+    /// moments keep following their gradients). Returns how many parameters that covers.
+    @discardableResult
+    public func scale(tensorsWithPrefixes prefixes: [String], by share: Float) -> Int {
+        var covered = 0
+        for t in layout.tensors where prefixes.contains(where: { t.name.hasPrefix($0) }) {
+            for i in t.offset..<(t.offset + t.count) { rates[i] = share }
+            covered += t.count
+        }
+        return covered
     }
 
     /// Restores optimiser state (e.g. from a checkpoint).
@@ -116,15 +134,17 @@ public final class AdamW: @unchecked Sendable {
         let p = params.pointer, g = grads.pointer, mp = m.pointer, vp = v.pointer
         let eps = config.epsilon, wdc = config.weightDecay
         decay.withUnsafeBufferPointer { dm in
-            let dmp = dm.baseAddress!
-            parallelRanges(m.count, minPerThread: 65_536) { range in
-                for i in range {
-                    let gi = g[i]
-                    mp[i] = b1 * mp[i] + (1 - b1) * gi
-                    vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                    let mhat = mp[i] / c1, vhat = vp[i] / c2
-                    let wd = dmp[i] ? wdc * p[i] : 0
-                    p[i] -= lr * (mhat / (vhat.squareRoot() + eps) + wd)
+            rates.withUnsafeBufferPointer { rs in
+                let dmp = dm.baseAddress!, rp = rs.baseAddress!
+                parallelRanges(m.count, minPerThread: 65_536) { range in
+                    for i in range {
+                        let gi = g[i]
+                        mp[i] = b1 * mp[i] + (1 - b1) * gi
+                        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
+                        let mhat = mp[i] / c1, vhat = vp[i] / c2
+                        let wd = dmp[i] ? wdc * p[i] : 0
+                        p[i] -= lr * rp[i] * (mhat / (vhat.squareRoot() + eps) + wd)
+                    }
                 }
             }
         }

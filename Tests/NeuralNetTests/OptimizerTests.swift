@@ -36,6 +36,45 @@ import Testing
         }
     }
 
+    @Test func scaledTensorsMoveByTheirShareOfTheRate() throws {
+        let cfg = ModelConfig.micro(vocabSize: 30)
+        let batch = randomBatch(cfg, b: 2, t: 6, seed: 64)
+        let mask = [Float](repeating: 1, count: 12)
+        func run(_ scale: ((AdamW) -> Void)?) throws -> (before: [Float], after: [Float], layout: ParameterLayout) {
+            let model = try PolicyModel(config: cfg, seed: 65)
+            let before = model.params.array
+            let opt = AdamW(layout: model.layout, config: AdamWConfig(weightDecay: 0.1))
+            scale?(opt)
+            model.zeroGrad()
+            _ = try model.sftForwardBackward(batch, responseMask: mask)
+            opt.step(params: model.params, grads: model.grads, learningRate: 1e-2)
+            return (before, model.params.array, model.layout)
+        }
+        let plain = try run(nil)
+        var covered = 0
+        let held = try run { covered = $0.scale(tensorsWithPrefixes: ["vision.", "connector."], by: 0) }
+        let half = try run { $0.scale(tensorsWithPrefixes: ["decoder.wte"], by: 0.5) }
+        #expect(covered == plain.layout.tensors.filter { $0.name.hasPrefix("vision.") || $0.name.hasPrefix("connector.") }
+            .reduce(0) { $0 + $1.count })
+        #expect(covered > 0)
+        for t in plain.layout.tensors {
+            let range = t.offset..<(t.offset + t.count)
+            let image = t.name.hasPrefix("vision.") || t.name.hasPrefix("connector.")
+            if image {
+                #expect(range.allSatisfy { held.after[$0] == held.before[$0] }, "\(t.name) held still, decay included")
+                #expect(range.contains { plain.after[$0] != plain.before[$0] }, "\(t.name) moves without a scale")
+            } else {
+                #expect(range.allSatisfy { held.after[$0] == plain.after[$0] }, "\(t.name) unaffected")
+            }
+            if t.name == "decoder.wte" {
+                for i in range {
+                    let full = plain.after[i] - plain.before[i], share = half.after[i] - half.before[i]
+                    #expect(abs(share - full / 2) <= 1e-6 * max(1, abs(full)), "\(t.name)[\(i)]")
+                }
+            }
+        }
+    }
+
     @Test func clippingAndSchedule() {
         let g = FloatBuffer([3, 4])
         #expect(clipGradientNorm(g, maxNorm: 1) == 5)

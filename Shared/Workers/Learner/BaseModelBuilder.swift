@@ -89,6 +89,9 @@ struct BaseModelBuilder: Sendable {
         limit > 0 ? texts.evenlySpread(limit: limit) : texts
     }
 
+    /// The tensors that read the image (held still during the lookup warm-up).
+    static let imageTensors = ["vision.", "connector."]
+
     /// Held-out lookup drills the base answers after its warm-up and at its end.
     static let probeDrills = 100
 
@@ -99,7 +102,7 @@ struct BaseModelBuilder: Sendable {
             "maxNewTokens=\(run.maxNewTokens)", "corpus=\(corpusDigest)", "variants=\(VisualCorpus.baseVariants)",
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
-            + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2"] : [])
+            + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2", "warmupFreezes=image"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -181,9 +184,15 @@ struct BaseModelBuilder: Sendable {
             ])
             return result
         }
+        // The drills do not depend on the image: during the warm-up the vision blocks and the
+        // connector stay as initialised instead of drifting at the warm-up's rate.
+        if config.lookupWarmup > 0 { optimizer.scale(tensorsWithPrefixes: Self.imageTensors, by: 0) }
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            if step > 0, step == config.lookupWarmup { _ = try await probe("warm-up, step \(step)") }
+            if step > 0, step == config.lookupWarmup {
+                _ = try await probe("warm-up, step \(step)")
+                optimizer.scale(tensorsWithPrefixes: Self.imageTensors, by: 1)
+            }
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
                                    lookupShare: shares.lookup, rng: &rng)
