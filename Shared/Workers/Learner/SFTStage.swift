@@ -97,7 +97,8 @@ struct SFTStage: Sendable {
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
         let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed,
-                                         namingShare: config.namingShare, lookupShare: config.lookupShare)
+                                         namingShare: config.namingShare, lookupShare: config.lookupShare,
+                                         variants: VisualCorpus.baseVariants)
         let replay = corpus.all
             .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
