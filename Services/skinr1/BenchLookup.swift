@@ -92,7 +92,7 @@ struct BenchLookup: AsyncParsableCommand {
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
             let reserve = 48
             let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
-            print(held[0].prompt + "\n" + held[0].answer)
+            print("a held-out drill and its answer:\n\(held[0].prompt)\n\(held[0].answer)")
             print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
                   + "\(config.decoderLayers) decoder layers, \(policy.parameterCount) parameters; "
                   + "tokenizer \(tokenizer.vocabSize) tokens\(wholeNames ? ", names whole" : ""); \(names.count) names")

@@ -56,6 +56,12 @@ struct BlockView {
     }
 }
 
+extension ParameterLayout {
+    /// Name prefixes of the policy's tensors that read the image: the vision blocks and the
+    /// connector into the decoder (the names `ModelView` gives them).
+    public static let imageTensorPrefixes = ["vision.", "connector."]
+}
+
 /// Offsets of every tensor of the policy, in the order they are stored.
 struct ModelView {
     var patchW = 0, patchB = 0   // (C, P), (C)

@@ -89,9 +89,6 @@ struct BaseModelBuilder: Sendable {
         limit > 0 ? texts.evenlySpread(limit: limit) : texts
     }
 
-    /// The tensors that read the image (held still during the lookup warm-up).
-    static let imageTensors = ["vision.", "connector."]
-
     /// Held-out lookup drills the base answers after its warm-up and at its end.
     static let probeDrills = 100
 
@@ -186,12 +183,12 @@ struct BaseModelBuilder: Sendable {
         }
         // The drills do not depend on the image: during the warm-up the vision blocks and the
         // connector stay as initialised instead of drifting at the warm-up's rate.
-        if config.lookupWarmup > 0 { optimizer.scale(tensorsWithPrefixes: Self.imageTensors, by: 0) }
+        if config.lookupWarmup > 0 { optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: 0) }
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
             if step > 0, step == config.lookupWarmup {
                 _ = try await probe("warm-up, step \(step)")
-                optimizer.scale(tensorsWithPrefixes: Self.imageTensors, by: 1)
+                optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: 1)
             }
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,

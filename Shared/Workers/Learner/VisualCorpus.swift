@@ -267,8 +267,8 @@ public enum VisualCorpus {
         variant == 0 ? "\(kind):\(item.caseID)" : "\(kind):\(item.caseID):\(variant)"
     }
 
-    /// One lookup drill per labelled case among `cases`, on the case's image, over the names
-    /// of the cases' labels and their families (the training label vocabulary, nothing else).
+    /// `variants` lookup drills per labelled case among `cases`, on the case's image, over the
+    /// names of the cases' labels and their families (the training label vocabulary, nothing else).
     public static func lookups(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
                                variants: Int = 1) -> [VisualExample] {
         let nodes = Set(cases.compactMap(\.label).filter(taxonomy.contains).flatMap { taxonomy.path(to: $0) })
@@ -281,7 +281,7 @@ public enum VisualCorpus {
         }
     }
 
-    /// The naming questions of every labelled case among `cases`.
+    /// `variants` naming questions of every labelled case among `cases`.
     public static func naming(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
                               variants: Int = 1) -> [VisualExample] {
         let labels = Array(Set(cases.compactMap(\.label))).sorted()
