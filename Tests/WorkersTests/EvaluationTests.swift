@@ -92,6 +92,11 @@ struct EvaluationMetricTests {
         }
         #expect(value(.namesOptionRate).map { abs($0 - 2.0 / 3.0) < 1e-12 } == true)
         #expect(value(.choiceFollowsReasoningRate).map { abs($0 - 1.0 / 3.0) < 1e-12 } == true)
+        // Both named answers name B, the correct option; the third names none.
+        #expect(follows.reasoningNamesAnswer && strays.reasoningNamesAnswer && !none.reasoningNamesAnswer)
+        #expect(value(.namesAnswerRate).map { abs($0 - 2.0 / 3.0) < 1e-12 } == true)
+        // Naming only a wrong option is not naming the answer.
+        #expect(!grade("These findings indicate dermatofibroma.", "C").reasoningNamesAnswer)
     }
 
     @Test func planTakesBaseSFTEveryNthStepAndFinal() {

@@ -31,5 +31,6 @@ public enum Migrations {
         migration0005,
         migration0006,
         migration0007,
+        migration0008,
     ]
 }

@@ -45,6 +45,9 @@ public struct EvaluationOutcome: Sendable, Equatable {
     public var reasoningNamesOption: Bool { !reasonedLetters.isEmpty }
     /// The chosen option is one the reasoning names: the letter follows the reasoning.
     public var choiceFollowsReasoning: Bool { chosenLetter.map(reasonedLetters.contains) ?? false }
+    /// The reasoning names the correct option: the policy recognised the answer, whichever
+    /// letter it then chose.
+    public var reasoningNamesAnswer: Bool { reasonedLetters.contains(correctLetter) }
 }
 
 /// The metric names of `eval_results.metric`.
@@ -56,6 +59,8 @@ public enum EvaluationMetric: String, Sendable, CaseIterable {
     case namesOptionRate = "names_option_rate"
     /// Share of answers whose chosen option is one their reasoning names.
     case choiceFollowsReasoningRate = "choice_follows_reasoning_rate"
+    /// Share of answers whose reasoning names the correct option.
+    case namesAnswerRate = "names_answer_rate"
 }
 
 /// One value of `eval_results` for one suite and dataset (or the pooled "all").
@@ -76,7 +81,7 @@ public struct SuiteMetricValue: Sendable, Equatable {
 }
 
 /// Accuracy, macro-F1, strict-format failure rate (METHOD.md 7), and how often the reasoning
-/// names an option and the choice is one it names. Pure.
+/// names an option, names the correct one, and the choice is one it names. Pure.
 public enum EvaluationMetrics {
     /// The dataset (and suite) name of pooled rows.
     public static let pooled = "all"
@@ -126,6 +131,8 @@ public enum EvaluationMetrics {
                                            value: share(group, \.reasoningNamesOption), items: group.count))
             values.append(SuiteMetricValue(suite: suite, datasetID: dataset, metric: .choiceFollowsReasoningRate,
                                            value: share(group, \.choiceFollowsReasoning), items: group.count))
+            values.append(SuiteMetricValue(suite: suite, datasetID: dataset, metric: .namesAnswerRate,
+                                           value: share(group, \.reasoningNamesAnswer), items: group.count))
             if f1 {
                 let truth = group.compactMap(\.trueCondition)
                 let predicted = group.filter { $0.trueCondition != nil }.map(\.predictedCondition)

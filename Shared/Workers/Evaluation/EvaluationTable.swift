@@ -106,9 +106,10 @@ public enum EvaluationTable {
             ])
         }
         let disease = EvaluationSuite.disease.rawValue
-        var third = [["Model", "Names an option", "Chooses an option it named", "Accuracy"]]
+        var third = [["Model", "Names an option", "Names the answer", "Chooses an option it named", "Accuracy"]]
         for line in lines {
             third.append([line.label, format(line.value(disease, pooled, .namesOptionRate)),
+                          format(line.value(disease, pooled, .namesAnswerRate)),
                           format(line.value(disease, pooled, .choiceFollowsReasoningRate)),
                           format(line.value(disease, pooled, .accuracy))])
         }
@@ -151,13 +152,15 @@ public enum EvaluationTable {
             if table[key] == nil { keys.append(key) }
             table[key, default: [:]][value.metric] = value
         }
-        var cells = [["Suite", "Dataset", "Accuracy", "Macro-F1", "Format failures", "Names an option", "Chooses one named", "Items"]]
+        var cells = [["Suite", "Dataset", "Accuracy", "Macro-F1", "Format failures", "Names an option", "Names the answer",
+                      "Chooses one named", "Items"]]
         for key in keys {
             let metrics = table[key]!
             let any = metrics.values.first!
             cells.append([any.suite, any.datasetID, format(metrics[.accuracy]?.value), format(metrics[.macroF1]?.value),
                           format(metrics[.formatFailureRate]?.value), format(metrics[.namesOptionRate]?.value),
-                          format(metrics[.choiceFollowsReasoningRate]?.value), String(any.items)])
+                          format(metrics[.namesAnswerRate]?.value), format(metrics[.choiceFollowsReasoningRate]?.value),
+                          String(any.items)])
         }
         return grid(cells)
     }
