@@ -11,6 +11,15 @@ public enum RunArm: String, Codable, Sendable, CaseIterable {
     public var runsRL: Bool { self != .sftOnly }
 }
 
+/// The lookup drills of the base (`VisualCorpus.drills`).
+public enum LookupDrillFormat: String, Codable, Sendable, CaseIterable {
+    /// "Which option names X?", answered with the letter alone; the image plays no part.
+    case plain
+    /// A disease question as evaluation asks it, with a given reasoning that concludes one of
+    /// its options; the letter and that option's condition are learned.
+    case disease
+}
+
 /// Every knob of one training run, stored in `runs.config` so that every service of the
 /// run reads the same values. Profiles give sizes that fit a budget on two cores.
 public struct RunConfig: Codable, Sendable, Equatable {
@@ -44,6 +53,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var pretrainLookupWarmup: Int?
     /// The peak learning rate of the lookup warm-up; nil: `pretrainLearningRate`.
     public var pretrainLookupWarmupLearningRate: Double?
+    /// Which lookup drills the base trains on; nil in older runs: plain.
+    public var pretrainDrillFormat: LookupDrillFormat?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -65,6 +76,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var lookupShare: Double { pretrainLookupShare ?? 0 }
     public var lookupWarmup: Int { pretrainLookupWarmup ?? 0 }
     public var lookupWarmupLearningRate: Double { pretrainLookupWarmupLearningRate ?? pretrainLearningRate }
+    public var drillFormat: LookupDrillFormat { pretrainDrillFormat ?? .plain }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

@@ -26,13 +26,19 @@ public struct PromptCodec: Sendable {
     }
 
     /// A full training sequence and where its response starts; the answer is cut to fit.
-    public func trainingSequence(prompt: String, answer: String, reserve: Int) -> (tokens: [Int32], responseStart: Int) {
+    /// With `given`, a beginning of `answer` that is context rather than target: its tokens
+    /// stay in the sequence but the response (and so the loss) starts after them.
+    public func trainingSequence(prompt: String, answer: String, reserve: Int,
+                                 given: String = "") -> (tokens: [Int32], responseStart: Int) {
         let head = promptTokens(prompt, reserve: reserve)
         var tail = tokenizer.encode(answer)
         if let eos = tokenizer.eos { tail.append(eos) }
         let room = textCapacity - head.count
         if tail.count > room { tail = Array(tail.prefix(room)) }
-        return (head + tail, head.count)
+        // The tokens `given` shares with the start of the answer (at a word boundary they are
+        // all of its tokens).
+        let shared = given.isEmpty ? 0 : zip(tokenizer.encode(given), tail).prefix { $0 == $1 }.count
+        return (head + tail, head.count + shared)
     }
 
     /// An answer's tokens followed by the end of sequence, cut to fit after `promptLength` tokens.

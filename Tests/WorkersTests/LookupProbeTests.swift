@@ -39,4 +39,38 @@ struct LookupProbeTests {
         #expect(result.formatRate == 1)
         #expect(try LookupProbe.run(policy: policy, codec: codec, tokenizer: tokenizer, drills: [], reserve: reserve) { _ in [] }.drills == 0)
     }
+
+    /// A drill's given reasoning is context: the training sequence holds it but the loss
+    /// starts after it, and the probe feeds it after the prompt and reads what follows.
+    @Test func aGivenReasoningIsFedAndOnlyTheRestIsLearned() throws {
+        let given = "\(PromptText.thinkingOpen) These findings indicate Wart. \(PromptText.thinkingClose)"
+        let drill = VisualExample(imageSHA: "", prompt: "Which diagnosis?\nA: Acne\nB: Wart\nC: Mole\nD: Rash",
+                                  answer: PromptText.answer(thinking: "These findings indicate Wart.", letter: "B", condition: .benign),
+                                  given: given)
+        #expect(drill.answer.hasPrefix(given))
+        let tokenizer = try BPETokenizer.train(corpus: [drill.prompt, drill.answer], vocabSize: 300)
+        var config = ModelConfig.micro(vocabSize: tokenizer.vocabSize)
+        config.maxSequence = 256
+        let codec = PromptCodec(tokenizer: tokenizer, config: config)
+        let reserve = 96
+        let whole = codec.trainingSequence(prompt: drill.prompt, answer: drill.answer, reserve: reserve)
+        let encoded = codec.trainingSequence(drill, reserve: reserve)
+        #expect(encoded.tokens == whole.tokens, "the given reasoning stays in the sequence")
+        #expect(encoded.responseStart == whole.responseStart + tokenizer.encode(given).count)
+        let learned = tokenizer.decode(Array(encoded.tokens[encoded.responseStart...]).filter { $0 != tokenizer.eos })
+        #expect(learned.trimmingCharacters(in: .whitespaces).hasPrefix(PromptText.finalOpen), "\(learned)")
+
+        let policy = try PolicyModel(config: config, seed: 1)
+        let optimizer = AdamW(layout: policy.layout)
+        let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
+        var loss: Float = 0
+        for _ in 0..<100 {
+            loss = try policy.supervisedStep(optimizer: optimizer, images: blank, encoded: [encoded], pad: tokenizer.pad,
+                                          learningRate: 1e-2, maxNorm: 1, dropoutSeed: nil).loss
+        }
+        #expect(loss < 0.05, "the policy has learned the letter after the given reasoning")
+        let result = try LookupProbe.run(policy: policy, codec: codec, tokenizer: tokenizer, drills: [drill],
+                                         reserve: reserve, batch: 1) { range in range.flatMap { _ in blank } }
+        #expect(result.letterAccuracy == 1 && result.formatRate == 1, "\(result)")
+    }
 }

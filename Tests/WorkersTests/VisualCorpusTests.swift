@@ -175,9 +175,48 @@ struct LookupDrillTests {
             }
         }
         #expect(VisualCorpus.lookups(for: cases, taxonomy: taxonomy, seed: 7) == drills, "seeded")
-        let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0, lookupShare: 0.2)
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0, lookupShare: 0.2)
         #expect(corpus.lookup == drills && corpus.naming.isEmpty)
-        #expect(VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0).lookup.isEmpty)
+        #expect(VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5, lookupShare: 0).lookup.isEmpty)
+    }
+
+    @Test func answerDrillsAskTheDiseaseQuestionAndTeachTheLetterOfTheConcludedOption() throws {
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let labels = try ["melanoma", "dermatofibroma", "actinic keratosis", "basal cell carcinoma"]
+            .map { try #require(taxonomy.lookup($0)?.id) }
+        let cases = labels.enumerated().map {
+            var item = NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element)
+            item.dataset = $0.offset < 2 ? "synth-ham" : "synth-pad"
+            return item
+        } + [NamingQuestionTests.appearance("unlabelled", label: nil)]
+        let drills = VisualCorpus.answerDrills(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, variants: 8)
+        #expect(drills.count == 32, "eight per labelled case, none for the unlabelled one")
+        #expect(VisualCorpus.answerDrills(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, variants: 8) == drills)
+        #expect(VisualCorpus.drills(.disease, for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, variants: 8) == drills)
+        let names = Dictionary(taxonomy.nonRootIDs.map { (taxonomy.name(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
+        var letters: Set<String> = [], concludedLabel = 0, concludedOther = 0
+        for (index, drill) in drills.enumerated() {
+            let label = labels[index / 8]
+            let lines = drill.prompt.split(separator: "\n").map(String.init)
+            #expect(lines.first == PromptText.stem(for: .disease), "the disease questions' wording")
+            #expect(lines.last == PromptText.instructions(for: .letterAndCondition))
+            let options = lines.filter { $0.count > 3 && $0.dropFirst().hasPrefix(": ") }
+            #expect(options.count == 4)
+            #expect(options.contains { $0.hasSuffix(": \(taxonomy.name(of: label))") }, "the label is an option, as in evaluation")
+            // The reasoning is given; it concludes one of the options, and only the rest is learned.
+            #expect(drill.answer.hasPrefix(drill.given) && drill.given.hasSuffix(PromptText.thinkingClose))
+            let concluded = try #require(drill.given.components(separatedBy: "These findings indicate ").last?
+                .components(separatedBy: ". \(PromptText.thinkingClose)").first)
+            let line = try #require(options.first { $0.hasSuffix(": \(concluded)") }, "the conclusion is an option")
+            let node = try #require(names[concluded])
+            let parsed = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters)
+            #expect(parsed.formatValid && parsed.letter == String(line.prefix(1)), "\(drill.answer)")
+            #expect(parsed.condition == taxonomy.condition(of: node), "the concluded option's condition")
+            letters.insert(String(line.prefix(1)))
+            if node == label { concludedLabel += 1 } else { concludedOther += 1 }
+        }
+        #expect(letters == Set(VisualCorpus.letters), "every letter is an answer somewhere")
+        #expect(concludedLabel > 0 && concludedOther > concludedLabel, "the concluded option is drawn, not the label")
     }
 
     @Test func severalVariantsPerImageHoldTheAnswerAtDifferentLetters() throws {
@@ -186,8 +225,8 @@ struct LookupDrillTests {
             .map { try #require(taxonomy.lookup($0)?.id) }
         let cases = labels.enumerated().map { NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element) }
             + [NamingQuestionTests.appearance("unlabelled", label: nil)]
-        let single = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0.2)
-        let many = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, seed: 7, namingShare: 0.5, lookupShare: 0.2, variants: 8)
+        let single = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5, lookupShare: 0.2)
+        let many = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5, lookupShare: 0.2, variants: 8)
         #expect(many.naming.count == 8 * single.naming.count && many.lookup.count == 8 * single.lookup.count)
         #expect(single.naming.count == 4 && single.lookup.count == 4, "one per labelled case")
         // The first variant of each case is the single-variant question, so the tokenizer's

@@ -100,6 +100,7 @@ struct BaseModelBuilder: Sendable {
         ] + (run.namingShare > 0 ? ["naming=\(run.namingShare)"] : [])
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
             + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2", "warmupFreezes=image"] : [])
+            + ((run.lookupShare > 0 || run.lookupWarmup > 0) && run.drillFormat != .plain ? ["drills=\(run.drillFormat.rawValue)"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -128,10 +129,10 @@ struct BaseModelBuilder: Sendable {
         guard config.lookupWarmupLearningRate > 0, config.lookupWarmupLearningRate.isFinite else {
             throw LearnerError("pretrainLookupWarmupLearningRate is \(config.lookupWarmupLearningRate): a learning rate is positive")
         }
-        let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed,
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, graph: knowledge.graph, seed: config.seed,
                                          namingShare: config.namingShare,
                                          lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare,
-                                         variants: VisualCorpus.baseVariants)
+                                         drillFormat: config.drillFormat, variants: VisualCorpus.baseVariants)
         let texts = try await tokenizerCorpus(visual: corpus.firstVariants)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
@@ -164,7 +165,8 @@ struct BaseModelBuilder: Sendable {
             "base.lookup_warmup_lr": "\(config.lookupWarmupLearningRate)", "base.appearance": "\(source.rawValue)",
             "tokenizer.vocab": "\(tokenizer.vocabSize)", "tokenizer.phrases": "\(phrases.count)", "model.parameters": "\(model.parameterCount)", "steps": "\(steps)",
         ])
-        let probeDrills = VisualCorpus.lookups(for: cases, taxonomy: knowledge.taxonomy, seed: config.seed &+ 1)
+        let probeDrills = VisualCorpus.drills(config.drillFormat, for: cases, taxonomy: knowledge.taxonomy,
+                                              graph: knowledge.graph, seed: config.seed &+ 1)
             .evenlySpread(limit: Self.probeDrills)
         let probePixels = try await images.batch(probeDrills.map(\.imageSHA))
         let pixelsPerImage = modelConfig.imageSize * modelConfig.imageSize * 3
@@ -193,7 +195,7 @@ struct BaseModelBuilder: Sendable {
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
                                    lookupShare: shares.lookup, rng: &rng)
-            let encoded = picks.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+            let encoded = picks.map { codec.trainingSequence($0, reserve: reserve) }
             positions += encoded.map { modelConfig.visualTokens + $0.tokens.count }
             let pixels = try await images.batch(picks.map(\.imageSHA))
             let lr = Self.learningRate(at: step, of: config)

@@ -2,8 +2,8 @@ import Domain
 import NeuralNet
 import PolicyRuntime
 
-/// How well a policy answers the lookup drills (`VisualCorpus.lookup`) it was not trained
-/// on: the share whose greedy answer holds the expected letter, and the share in the strict
+/// How well a policy answers the lookup drills (`VisualCorpus.drills`) it was not trained
+/// on (a drill's given reasoning is fed after its prompt; the policy writes the rest): the share whose greedy answer holds the expected letter, and the share in the strict
 /// format. Whether the letter lookup has emerged shows here long before it shows in the
 /// disease accuracy (chance is 0.25).
 public enum LookupProbe {
@@ -19,16 +19,19 @@ public enum LookupProbe {
                            reserve: Int, batch: Int = 50, pixels: (Range<Int>) throws -> [Float]) throws -> Result {
         guard !drills.isEmpty else { return Result(letterAccuracy: 0, formatRate: 0, drills: 0) }
         var right = 0, formatted = 0
+        /// The given beginning of a drill's answer, fed after its prompt.
+        func given(_ drill: VisualExample) -> [Int32] { drill.given.isEmpty ? [] : tokenizer.encode(drill.given) }
         let options = SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0, stopToken: tokenizer.eos)
         for start in stride(from: 0, to: drills.count, by: batch) {
             let range = start..<min(drills.count, start + batch)
             let rows = drills[range]
             let samples = try policy.generate(images: try pixels(range),
-                                              prompts: rows.map { codec.promptTokens($0.prompt, reserve: reserve) },
+                                              prompts: rows.map { codec.promptTokens($0.prompt, reserve: reserve) + given($0) },
                                               options: options, tokenizer: tokenizer)
             for (drill, sample) in zip(rows, samples) {
                 let expected = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter
-                let parsed = AnswerParser.parse(sample.text, letters: VisualCorpus.letters)
+                let written = drill.given.isEmpty ? sample.text : drill.given + " " + sample.text
+                let parsed = AnswerParser.parse(written, letters: VisualCorpus.letters)
                 if parsed.formatValid { formatted += 1 }
                 if parsed.letter != nil, parsed.letter == expected { right += 1 }
             }

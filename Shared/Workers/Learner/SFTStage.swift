@@ -26,13 +26,6 @@ struct SFTStage: Sendable {
     /// small policy.
     static let trajectoriesPerReplayedExample = 3
 
-    /// A supervised example: what the image is, what is asked, what the answer is.
-    struct Example: Sendable {
-        var imageSHA: String
-        var prompt: String
-        var answer: String
-    }
-
     /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
     func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
         let logger = worker.logger
@@ -91,16 +84,15 @@ struct SFTStage: Sendable {
         try await worker.executor.run { try model.attach(adapter) }
         let optimizer = AdamW(layout: adapter.layout)
         let items = byID.keys.sorted().map { byID[$0]! }
-            .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
+            .map { VisualExample(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
         // The base's own answer-format examples, replayed alongside the trajectories.
         let knowledge = try KnowledgeBase.load()
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
-        let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, seed: config.seed,
-                                         namingShare: config.namingShare, lookupShare: config.lookupShare,
-                                         variants: VisualCorpus.baseVariants)
+        let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, graph: knowledge.graph,
+                                         seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
+                                         drillFormat: config.drillFormat, variants: VisualCorpus.baseVariants)
         let replay = corpus.all
-            .map { Example(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.answer) }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
@@ -155,7 +147,7 @@ struct SFTStage: Sendable {
                     let count = max(1, batch.count / Self.trajectoriesPerReplayedExample)
                     let replayed = (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
                     batch += replayed
-                    encoding += replayed.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+                    encoding += replayed.map { codec.trainingSequence($0, reserve: reserve) }
                 }
                 let encoded = encoding
                 let pixels = try await images.batch(batch.map(\.imageSHA))

@@ -2,6 +2,8 @@ import Catalogue
 import DataSynth
 import Domain
 import Foundation
+import Pipeline
+import PolicyRuntime
 import Store
 
 /// One example of the base model's general visual-language corpus: an image, a prompt and
@@ -10,6 +12,17 @@ public struct VisualExample: Sendable, Equatable {
     public var imageSHA: String
     public var prompt: String
     public var answer: String
+    /// A beginning of `answer` given as context, not learned (empty: the whole answer is
+    /// learned). A probe feeds it after the prompt and lets the policy write the rest.
+    public var given: String = ""
+}
+
+extension PromptCodec {
+    /// `example` as a training sequence: its prompt, its whole answer, and the loss on the
+    /// part of the answer after `given`.
+    func trainingSequence(_ example: VisualExample, reserve: Int) -> (tokens: [Int32], responseStart: Int) {
+        trainingSequence(prompt: example.prompt, answer: example.answer, reserve: reserve, given: example.given)
+    }
 }
 
 /// The base model's corpus, one pool per kind of batch.
@@ -36,12 +49,15 @@ public struct CaseAppearance: Sendable, Equatable {
     public var appearance: LesionAppearance
     /// The case's label at its dataset's granularity (nil for an unlabelled case).
     public var label: NodeID?
+    /// The case's dataset (the textbook's for an exemplar).
+    public var dataset: String
 
-    public init(caseID: String, imageSHA: String, appearance: LesionAppearance, label: NodeID? = nil) {
+    public init(caseID: String, imageSHA: String, appearance: LesionAppearance, label: NodeID? = nil, dataset: String = "") {
         self.caseID = caseID
         self.imageSHA = imageSHA
         self.appearance = appearance
         self.label = label
+        self.dataset = dataset
     }
 }
 
@@ -77,7 +93,7 @@ public enum VisualCorpus {
     public static func appearances(on client: PostgresClient, knowledge: KnowledgeBase,
                                    limit: Int) async throws -> (cases: [CaseAppearance], source: AppearanceSource) {
         let rows = try await client.query("""
-            SELECT c.id, c.image_sha256, c.node_id, c.metadata::text AS metadata,
+            SELECT c.id, c.dataset_id, c.image_sha256, c.node_id, c.metadata::text AS metadata,
                    d.metadata->>'seed' AS seed, d.metadata->>'scale' AS scale, d.metadata->>'fingerprint' AS fingerprint
             FROM cases c JOIN datasets d ON d.id = c.dataset_id
             WHERE d.role = 'textbook' OR (d.role = 'train' AND c.split = 'train')
@@ -92,8 +108,9 @@ public enum VisualCorpus {
             let id: String = try row.decode("id")
             let sha: String = try row.decode("image_sha256")
             let labelNode = try row.decode("node_id", as: String?.self)
+            let dataset: String = try row.decode("dataset_id")
             if let appearance = exact[id] {
-                cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: appearance, label: labelNode))
+                cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: appearance, label: labelNode, dataset: dataset))
                 usedExact += 1
                 continue
             }
@@ -101,7 +118,8 @@ public enum VisualCorpus {
             let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
             let node = metadata["drawn_diagnosis"] ?? labelNode
             guard let node, let rule = knowledge.rules[node] else { continue }
-            cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: midpoints(rule.hallmarks), label: labelNode))
+            cases.append(CaseAppearance(caseID: id, imageSHA: sha, appearance: midpoints(rule.hallmarks), label: labelNode,
+                                        dataset: dataset))
             usedRule += 1
         }
         let source: AppearanceSource = usedRule == 0 ? .replannedCorpus : (usedExact == 0 ? .ruleHallmarks : .mixed)
@@ -223,6 +241,57 @@ public enum VisualCorpus {
                               others: distinct, thinking: thinking, imageSHA: imageSHA, rng: &rng)
     }
 
+    /// A drill in answering a disease question with the option the reasoning concluded: the
+    /// disease question of a labelled case as evaluation asks it (its stem, options drawn from
+    /// the label's path and the dataset's path terms, the letter-and-condition instructions),
+    /// a reasoning given as context (what the image shows, then "These findings indicate
+    /// <name>." for one of the four options drawn at random), and to learn, the letter of
+    /// that option and its lesion condition. The concluded option is random, so neither the
+    /// image nor the options tell the letter; only finding the option the reasoning names
+    /// does. The reasoning is given, not learned, so no conclusion against the image is
+    /// taught. nil for an unlabelled case, the root or a label outside the taxonomy.
+    public static func answerDrill(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
+                                   seed: UInt64, variant: Int = 0) -> VisualExample? {
+        let taxonomy = builder.taxonomy
+        guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
+        let asked = QuestionCase(caseID: item.caseID, dataset: item.dataset, label: label, imageSHA: item.imageSHA)
+        let questionSeed = StableHash.fnv1a64("answer-drill|\(seed)|\(variant)")
+        guard let question = try? builder.diseaseItem(for: asked, pathTerms: pathTerms, seed: questionSeed) else { return nil }
+        var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
+        let target = question.options[rng.nextInt(below: question.options.count)]
+        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
+            + "These findings indicate \(target.text)."
+        return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
+                             answer: PromptText.answer(thinking: thinking, letter: target.letter,
+                                                       condition: target.condition ?? .benign),
+                             given: "\(PromptText.thinkingOpen) \(thinking) \(PromptText.thinkingClose)")
+    }
+
+    /// `variants` answer drills per labelled case among `cases` (`answerDrill`), with the
+    /// path terms of the cases' own datasets as distractors.
+    public static func answerDrills(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
+                                    variants: Int = 1) -> [VisualExample] {
+        let builder = QuestionBuilder(taxonomy: taxonomy, graph: graph)
+        let labelled = cases.compactMap { item in
+            item.label.flatMap { taxonomy.contains($0) && $0 != taxonomy.root ? $0 : nil }.map {
+                QuestionCase(caseID: item.caseID, dataset: item.dataset, label: $0, imageSHA: item.imageSHA)
+            }
+        }
+        let pathTerms = DatasetPathTerms(cases: labelled, taxonomy: taxonomy)
+        return cases.flatMap { item in
+            (0..<variants).compactMap { answerDrill(for: item, builder: builder, pathTerms: pathTerms, seed: seed, variant: $0) }
+        }
+    }
+
+    /// The drills of `format` (`lookups` or `answerDrills`).
+    public static func drills(_ format: LookupDrillFormat, for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph,
+                              seed: UInt64, variants: Int = 1) -> [VisualExample] {
+        switch format {
+        case .plain: lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
+        case .disease: answerDrills(for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants)
+        }
+    }
+
     /// A four-option question about one image: `correct` and up to three of `others` (never
     /// `correct` again), shuffled; `text` writes an option. Answered with the letter alone, or
     /// with the letter and `condition` in the disease questions' format when one is given.
@@ -247,11 +316,14 @@ public enum VisualCorpus {
     /// questions (when `namingShare` is positive) and the lookup drills (when `lookupShare`
     /// is), kept apart so that batches can be drawn from one kind at a time.
     /// `variants` naming questions and drills per case, each with its own options and order.
-    public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, seed: UInt64,
-                              namingShare: Double, lookupShare: Double, variants: Int = 1) -> BaseCorpus {
+    /// `drillFormat` says which drills (`drills(_:for:taxonomy:graph:seed:variants:)`).
+    public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
+                              namingShare: Double, lookupShare: Double, drillFormat: LookupDrillFormat = .plain,
+                              variants: Int = 1) -> BaseCorpus {
         BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },
                    naming: namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants) : [],
-                   lookup: lookupShare > 0 ? lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants) : [],
+                   lookup: lookupShare > 0
+                       ? drills(drillFormat, for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants) : [],
                    variants: variants)
     }
 
