@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Knowledge
 import NeuralNet
+import Pipeline
 import PolicyRuntime
 import Workers
 
@@ -45,6 +46,15 @@ struct BenchLookup: AsyncParsableCommand {
     @Flag(help: "End the reasoning by naming the option's letter after its text ('..., option C.').")
     var letterInReasoning = false
 
+    @Option(help: "Drill format: plain ('Which option names X?') or disease (the disease question with a given reasoning that concludes one option).")
+    var format: BaseQuestionFormat = .plain
+
+    @Flag(help: "With --format disease: learn the given reasoning too instead of only what follows it.")
+    var learnReasoning = false
+
+    @Option(help: "With --format disease: train on plain drills before this step, disease drills from it on (0: disease drills throughout).")
+    var plainUntil = 0
+
     @Option(help: "Seed of the policy's initialisation and of the training drills.")
     var seed: UInt64 = 3
 
@@ -56,12 +66,28 @@ struct BenchLookup: AsyncParsableCommand {
     func run() async throws {
         let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
         let (instructionsFirst, lettersAfter, letterInReasoning, seed) = (instructionsFirst, lettersAfter, letterInReasoning, seed)
+        let (format, learnReasoning, plainUntil) = (format, learnReasoning, plainUntil)
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
             let knowledge = try KnowledgeBase.load()
             let names = knowledge.taxonomy.nonRootIDs.map { knowledge.taxonomy.name(of: $0) }
-            func drill(_ rng: inout SplitMix64) -> VisualExample {
+            // Disease drills: every diagnosis with a rule is a case of one dataset, its findings
+            // the rule's hallmarks; each drill is a fresh case id, so a fresh question.
+            let taxonomy = knowledge.taxonomy
+            let builder = QuestionBuilder(taxonomy: taxonomy, graph: knowledge.graph)
+            let ruled = knowledge.rules.keys.sorted()
+            let pathTerms = DatasetPathTerms(cases: ruled.map { QuestionCase(caseID: $0, dataset: "bench", label: $0, imageSHA: "") },
+                                             taxonomy: taxonomy)
+            func drill(_ rng: inout SplitMix64, step: Int = .max) -> VisualExample {
+                if format == .disease, step >= plainUntil {
+                    let node = ruled[rng.nextInt(below: ruled.count)]
+                    let item = CaseAppearance(caseID: "bench-\(rng.next())", imageSHA: "", appearance: knowledge.rules[node]!.hallmarks,
+                                              label: node, dataset: "bench")
+                    var drill = VisualCorpus.answerDrill(for: item, builder: builder, pathTerms: pathTerms, seed: seed)!
+                    if learnReasoning { drill.given = "" }
+                    return drill
+                }
                 var drill = VisualCorpus.lookup(names: names, imageSHA: "", rng: &rng)!
                 if instructionsFirst {
                     var lines = drill.prompt.components(separatedBy: "\n")
@@ -82,7 +108,10 @@ struct BenchLookup: AsyncParsableCommand {
             var heldRNG = SplitMix64(seed: 13, stream: "lookup-bench-held-out")
             let held = (0..<heldOut).map { _ in drill(&heldRNG) }
             var sampleRNG = SplitMix64(seed: 17, stream: "lookup-bench-tokenizer")
-            let texts = (0..<2000).flatMap { _ in let d = drill(&sampleRNG); return [d.prompt, d.answer] } + names
+            let texts = (0..<2000).flatMap { i in
+                let d = drill(&sampleRNG, step: plainUntil > 0 && i % 2 == 0 ? 0 : .max)
+                return [d.prompt, d.answer]
+            } + names
             let tokenizer = try BPETokenizer.train(corpus: texts, vocabSize: vocab, phrases: wholeNames ? names : [])
             var config = try ModelConfig.named(size, vocabSize: tokenizer.vocabSize)
             if let rotary { config.rotary = rotary }
@@ -90,7 +119,7 @@ struct BenchLookup: AsyncParsableCommand {
             let codec = PromptCodec(tokenizer: tokenizer, config: config)
             let optimizer = AdamW(layout: policy.layout)
             let schedule = LearningRateSchedule(maxLR: lr, minLR: lr * 0.1, warmupSteps: max(1, steps / 10), totalSteps: steps)
-            let reserve = 48
+            let reserve = format == .disease ? 96 : 48
             let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
             print("a held-out drill and its answer:\n\(held[0].prompt)\n\(held[0].answer)")
             print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
@@ -106,8 +135,8 @@ struct BenchLookup: AsyncParsableCommand {
             var rng = SplitMix64(seed: seed &+ 4, stream: "lookup-bench")
             let started = Date()
             for step in 0..<steps {
-                let drills = (0..<16).map { _ in drill(&rng) }
-                let encoded = drills.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
+                let drills = (0..<16).map { _ in drill(&rng, step: step) }
+                let encoded = drills.map { codec.trainingSequence($0, reserve: reserve) }
                 let loss = try policy.supervisedStep(optimizer: optimizer, images: drills.flatMap { _ in blank }, encoded: encoded,
                                                      pad: tokenizer.pad, learningRate: schedule.learningRate(at: step),
                                                      maxNorm: 1, dropoutSeed: nil).loss
@@ -120,3 +149,5 @@ struct BenchLookup: AsyncParsableCommand {
         }
     }
 }
+
+extension BaseQuestionFormat: ExpressibleByArgument {}

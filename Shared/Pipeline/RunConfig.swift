@@ -11,12 +11,16 @@ public enum RunArm: String, Codable, Sendable, CaseIterable {
     public var runsRL: Bool { self != .sftOnly }
 }
 
-/// The lookup drills of the base (`VisualCorpus.drills`).
-public enum LookupDrillFormat: String, Codable, Sendable, CaseIterable {
-    /// "Which option names X?", answered with the letter alone; the image plays no part.
+/// How the base's naming questions and lookup drills are asked (`VisualCorpus.naming`,
+/// `VisualCorpus.drills`).
+public enum BaseQuestionFormat: String, Codable, Sendable, CaseIterable {
+    /// Their own wording: "Which skin condition does this image show?" among other labels;
+    /// "Which option names X?" answered with the letter alone.
     case plain
-    /// A disease question as evaluation asks it, with a given reasoning that concludes one of
-    /// its options; the letter and that option's condition are learned.
+    /// The disease question as evaluation asks it (its stem, options drawn from the label's
+    /// path and the dataset's path terms). A naming question concludes the label; a drill is
+    /// given a reasoning that concludes one of its options and learns the letter and that
+    /// option's condition.
     case disease
 }
 
@@ -53,8 +57,10 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var pretrainLookupWarmup: Int?
     /// The peak learning rate of the lookup warm-up; nil: `pretrainLearningRate`.
     public var pretrainLookupWarmupLearningRate: Double?
-    /// Which lookup drills the base trains on; nil in older runs: plain.
-    public var pretrainDrillFormat: LookupDrillFormat?
+    /// How the base's lookup drills are asked; nil in older runs: plain.
+    public var pretrainDrillFormat: BaseQuestionFormat?
+    /// How the base's naming questions are asked; nil in older runs: plain.
+    public var pretrainNamingFormat: BaseQuestionFormat?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -76,7 +82,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var lookupShare: Double { pretrainLookupShare ?? 0 }
     public var lookupWarmup: Int { pretrainLookupWarmup ?? 0 }
     public var lookupWarmupLearningRate: Double { pretrainLookupWarmupLearningRate ?? pretrainLearningRate }
-    public var drillFormat: LookupDrillFormat { pretrainDrillFormat ?? .plain }
+    public var drillFormat: BaseQuestionFormat { pretrainDrillFormat ?? .plain }
+    public var namingFormat: BaseQuestionFormat { pretrainNamingFormat ?? .plain }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

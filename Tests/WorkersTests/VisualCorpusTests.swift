@@ -219,6 +219,35 @@ struct LookupDrillTests {
         #expect(concludedLabel > 0 && concludedOther > concludedLabel, "the concluded option is drawn, not the label")
     }
 
+    @Test func namingQuestionsAskedAsDiseaseQuestionsConcludeTheLabel() throws {
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let labels = try ["melanoma", "dermatofibroma", "actinic keratosis"].map { try #require(taxonomy.lookup($0)?.id) }
+        let cases = labels.enumerated().map {
+            var item = NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element)
+            item.dataset = "synth-ham"
+            return item
+        } + [NamingQuestionTests.appearance("unlabelled", label: nil)]
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5,
+                                         lookupShare: 0, namingFormat: .disease, variants: 8)
+        #expect(corpus.naming.count == 24, "eight per labelled case")
+        var letters: Set<String> = []
+        for (index, question) in corpus.naming.enumerated() {
+            let label = labels[index / 8], name = taxonomy.name(of: label)
+            let lines = question.prompt.split(separator: "\n").map(String.init)
+            #expect(lines.first == PromptText.stem(for: .disease) && lines.last == PromptText.instructions(for: .letterAndCondition))
+            let line = try #require(lines.first { $0.count > 3 && $0.dropFirst().hasPrefix(": ") && $0.hasSuffix(": \(name)") })
+            let parsed = AnswerParser.parse(question.answer, letters: VisualCorpus.letters)
+            #expect(parsed.formatValid && parsed.letter == String(line.prefix(1)) && parsed.condition == taxonomy.condition(of: label))
+            #expect(question.answer.contains("These findings indicate \(name). \(PromptText.thinkingClose)"))
+            #expect(question.given.isEmpty, "the whole answer is learned")
+            letters.insert(String(line.prefix(1)))
+        }
+        #expect(letters.count >= 3, "the label's position varies over the variants")
+        let plain = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5,
+                                        lookupShare: 0, variants: 8)
+        #expect(plain.naming.allSatisfy { $0.prompt.hasPrefix(VisualCorpus.namingQuestion) }, "plain keeps its own wording")
+    }
+
     @Test func severalVariantsPerImageHoldTheAnswerAtDifferentLetters() throws {
         let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
         let labels = try ["melanoma", "dermatofibroma", "actinic keratosis", "basal cell carcinoma"]

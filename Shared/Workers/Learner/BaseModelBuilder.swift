@@ -101,6 +101,7 @@ struct BaseModelBuilder: Sendable {
             + (run.lookupShare > 0 ? ["lookup=\(run.lookupShare)"] : [])
             + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2", "warmupFreezes=image"] : [])
             + ((run.lookupShare > 0 || run.lookupWarmup > 0) && run.drillFormat != .plain ? ["drills=\(run.drillFormat.rawValue)"] : [])
+            + (run.namingShare > 0 && run.namingFormat != .plain ? ["namingFormat=\(run.namingFormat.rawValue)"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -132,7 +133,8 @@ struct BaseModelBuilder: Sendable {
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, graph: knowledge.graph, seed: config.seed,
                                          namingShare: config.namingShare,
                                          lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare,
-                                         drillFormat: config.drillFormat, variants: VisualCorpus.baseVariants)
+                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat,
+                                         variants: VisualCorpus.baseVariants)
         let texts = try await tokenizerCorpus(visual: corpus.firstVariants)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")

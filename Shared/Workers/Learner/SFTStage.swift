@@ -91,7 +91,8 @@ struct SFTStage: Sendable {
                                                                   limit: worker.options.maxVisualCases)
         let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, graph: knowledge.graph,
                                          seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
-                                         drillFormat: config.drillFormat, variants: VisualCorpus.baseVariants)
+                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat,
+                                         variants: VisualCorpus.baseVariants)
         let replay = corpus.all
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut

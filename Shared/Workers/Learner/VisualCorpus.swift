@@ -20,7 +20,7 @@ public struct VisualExample: Sendable, Equatable {
 extension PromptCodec {
     /// `example` as a training sequence: its prompt, its whole answer, and the loss on the
     /// part of the answer after `given`.
-    func trainingSequence(_ example: VisualExample, reserve: Int) -> (tokens: [Int32], responseStart: Int) {
+    public func trainingSequence(_ example: VisualExample, reserve: Int) -> (tokens: [Int32], responseStart: Int) {
         trainingSequence(prompt: example.prompt, answer: example.answer, reserve: reserve, given: example.given)
     }
 }
@@ -252,11 +252,8 @@ public enum VisualCorpus {
     /// taught. nil for an unlabelled case, the root or a label outside the taxonomy.
     public static func answerDrill(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
                                    seed: UInt64, variant: Int = 0) -> VisualExample? {
-        let taxonomy = builder.taxonomy
-        guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
-        let asked = QuestionCase(caseID: item.caseID, dataset: item.dataset, label: label, imageSHA: item.imageSHA)
-        let questionSeed = StableHash.fnv1a64("answer-drill|\(seed)|\(variant)")
-        guard let question = try? builder.diseaseItem(for: asked, pathTerms: pathTerms, seed: questionSeed) else { return nil }
+        guard let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "answer-drill",
+                                             seed: seed, variant: variant) else { return nil }
         var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
         let target = question.options[rng.nextInt(below: question.options.count)]
         let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
@@ -267,10 +264,48 @@ public enum VisualCorpus {
                              given: "\(PromptText.thinkingOpen) \(thinking) \(PromptText.thinkingClose)")
     }
 
+    /// A naming question asked as the disease question of a labelled case (`diseaseQuestion`):
+    /// what the image shows, "These findings indicate <label>.", then the letter of the label's
+    /// option and its condition, all learned. nil as `answerDrill`.
+    public static func diseaseNaming(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
+                                     seed: UInt64, variant: Int = 0) -> VisualExample? {
+        guard let label = item.label,
+              let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "disease-naming",
+                                             seed: seed, variant: variant),
+              let option = question.options.first(where: { $0.node == label }) else { return nil }
+        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
+            + "These findings indicate \(option.text)."
+        return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
+                             answer: PromptText.answer(thinking: thinking, letter: option.letter,
+                                                       condition: question.groundTruthCondition))
+    }
+
+    /// The disease question of a labelled case as evaluation builds it, drawn from its own
+    /// stream per `kind` and variant; nil for an unlabelled case, the root or a label outside
+    /// the taxonomy.
+    static func diseaseQuestion(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
+                                kind: String, seed: UInt64, variant: Int) -> QuestionItem? {
+        let taxonomy = builder.taxonomy
+        guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
+        let asked = QuestionCase(caseID: item.caseID, dataset: item.dataset, label: label, imageSHA: item.imageSHA)
+        return try? builder.diseaseItem(for: asked, pathTerms: pathTerms,
+                                        seed: StableHash.fnv1a64("\(kind)|\(seed)|\(variant)"))
+    }
+
     /// `variants` answer drills per labelled case among `cases` (`answerDrill`), with the
     /// path terms of the cases' own datasets as distractors.
     public static func answerDrills(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
                                     variants: Int = 1) -> [VisualExample] {
+        askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
+            answerDrill(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3)
+        }
+    }
+
+    /// `ask(case, builder, path terms, variant)` for `variants` variants of every case, with
+    /// the path terms of the labelled cases' own datasets as distractors.
+    static func askedAsDiseaseQuestions(_ cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, variants: Int,
+                                        _ ask: (CaseAppearance, QuestionBuilder, DatasetPathTerms, Int) -> VisualExample?)
+        -> [VisualExample] {
         let builder = QuestionBuilder(taxonomy: taxonomy, graph: graph)
         let labelled = cases.compactMap { item in
             item.label.flatMap { taxonomy.contains($0) && $0 != taxonomy.root ? $0 : nil }.map {
@@ -278,13 +313,11 @@ public enum VisualCorpus {
             }
         }
         let pathTerms = DatasetPathTerms(cases: labelled, taxonomy: taxonomy)
-        return cases.flatMap { item in
-            (0..<variants).compactMap { answerDrill(for: item, builder: builder, pathTerms: pathTerms, seed: seed, variant: $0) }
-        }
+        return cases.flatMap { item in (0..<variants).compactMap { ask(item, builder, pathTerms, $0) } }
     }
 
     /// The drills of `format` (`lookups` or `answerDrills`).
-    public static func drills(_ format: LookupDrillFormat, for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph,
+    public static func drills(_ format: BaseQuestionFormat, for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph,
                               seed: UInt64, variants: Int = 1) -> [VisualExample] {
         switch format {
         case .plain: lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
@@ -316,12 +349,20 @@ public enum VisualCorpus {
     /// questions (when `namingShare` is positive) and the lookup drills (when `lookupShare`
     /// is), kept apart so that batches can be drawn from one kind at a time.
     /// `variants` naming questions and drills per case, each with its own options and order.
-    /// `drillFormat` says which drills (`drills(_:for:taxonomy:graph:seed:variants:)`).
+    /// `namingFormat` and `drillFormat` say how the naming questions and the drills are asked.
     public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
-                              namingShare: Double, lookupShare: Double, drillFormat: LookupDrillFormat = .plain,
-                              variants: Int = 1) -> BaseCorpus {
-        BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },
-                   naming: namingShare > 0 ? naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants) : [],
+                              namingShare: Double, lookupShare: Double, namingFormat: BaseQuestionFormat = .plain,
+                              drillFormat: BaseQuestionFormat = .plain, variants: Int = 1) -> BaseCorpus {
+        let naming: [VisualExample] = switch (namingShare > 0, namingFormat) {
+        case (false, _): []
+        case (true, .plain): self.naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
+        case (true, .disease):
+            askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
+                diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3)
+            }
+        }
+        return BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },
+                   naming: naming,
                    lookup: lookupShare > 0
                        ? drills(drillFormat, for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants) : [],
                    variants: variants)
