@@ -40,7 +40,7 @@ struct BenchLookup: AsyncParsableCommand {
     @Flag(help: "Put the answer instructions before the options instead of after them.")
     var instructionsFirst = false
 
-    @Flag(help: "Write each option as 'text (letter)' instead of 'letter: text'.")
+    @Flag(help: "Write each option as 'text (letter)' instead of 'letter: text' (with --format disease: '- text (letter)', and the reasoning's conclusion is followed by its letter).")
     var lettersAfter = false
 
     @Flag(help: "End the reasoning by naming the option's letter after its text ('..., option C.').")
@@ -51,6 +51,9 @@ struct BenchLookup: AsyncParsableCommand {
 
     @Flag(help: "With --format disease: learn the given reasoning too instead of only what follows it.")
     var learnReasoning = false
+
+    @Flag(help: "With --format disease: after its conclusion the reasoning reads the options out up to the concluded one (learned).")
+    var checkOptions = false
 
     @Option(help: "With --format disease: train on plain drills before this step, disease drills from it on (0: disease drills throughout).")
     var plainUntil = 0
@@ -66,7 +69,7 @@ struct BenchLookup: AsyncParsableCommand {
     func run() async throws {
         let (steps, every, lr, size, vocab, heldOut, wholeNames) = (steps, every, Float(learningRate), model, vocab, heldOut, wholeNames)
         let (instructionsFirst, lettersAfter, letterInReasoning, seed) = (instructionsFirst, lettersAfter, letterInReasoning, seed)
-        let (format, learnReasoning, plainUntil) = (format, learnReasoning, plainUntil)
+        let (format, learnReasoning, plainUntil, checkOptions) = (format, learnReasoning, plainUntil, checkOptions)
         let rotary = rotary.map { $0 == .on }
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
         try await onDedicatedThread {
@@ -84,7 +87,19 @@ struct BenchLookup: AsyncParsableCommand {
                     let node = ruled[rng.nextInt(below: ruled.count)]
                     let item = CaseAppearance(caseID: "bench-\(rng.next())", imageSHA: "", appearance: knowledge.rules[node]!.hallmarks,
                                               label: node, dataset: "bench")
-                    var drill = VisualCorpus.answerDrill(for: item, builder: builder, pathTerms: pathTerms, seed: seed)!
+                    var drill = VisualCorpus.answerDrill(for: item, builder: builder, pathTerms: pathTerms, seed: seed,
+                                                         checksOptions: checkOptions)!
+                    if lettersAfter, let letter = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter {
+                        // Options as "- text (letter)"; the reasoning's conclusion is given up to the
+                        // name, and the letter after it, "Name (C).", is learned with the answer.
+                        drill.prompt = drill.prompt.components(separatedBy: "\n").map { line in
+                            guard line.count > 3, VisualCorpus.letters.contains(String(line.prefix(1))), line.dropFirst().hasPrefix(": ") else { return line }
+                            return "- \(line.dropFirst(3)) (\(line.prefix(1)))"
+                        }.joined(separator: "\n")
+                        let close = ". \(PromptText.thinkingClose)"
+                        drill.answer = drill.answer.replacingOccurrences(of: close, with: " (\(letter))" + close)
+                        drill.given = String(drill.given.dropLast(close.count))
+                    }
                     if learnReasoning { drill.given = "" }
                     return drill
                 }

@@ -170,6 +170,15 @@ public enum PromptText {
         return "\(thinkingOpen) \(thinking) \(thinkingClose) \(finalOpen) \(final) \(finalClose)"
     }
 
+    /// The options read out in order up to and including the one with `letter` ("Reading the
+    /// options: A is Nevus, B is Melanoma."): written after a reasoning's conclusion, each
+    /// option is compared with a name already written, and the letter to answer is the last
+    /// one read.
+    public static func optionCheck(_ options: [QuestionOption], through letter: String) -> String {
+        let read = options.prefix { $0.letter != letter } + options.filter { $0.letter == letter }.prefix(1)
+        return "Reading the options: " + read.map { "\($0.letter) is \($0.text)" }.joined(separator: ", ") + "."
+    }
+
     /// The full prompt: stem, one option per line ("A: text"), instructions.
     public static func prompt(question: String, options: [QuestionOption], format: AnswerFormat) -> String {
         ([question] + options.map { "\($0.letter): \($0.text)" } + [instructions(for: format)]).joined(separator: "\n")

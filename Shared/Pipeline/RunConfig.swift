@@ -61,6 +61,10 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var pretrainDrillFormat: BaseQuestionFormat?
     /// How the base's naming questions are asked; nil in older runs: plain.
     public var pretrainNamingFormat: BaseQuestionFormat?
+    /// The share of the pretraining learning rate the image-reading tensors (vision blocks,
+    /// connector) move by, outside a lookup warm-up; nil in older runs: 1. A rate that lets
+    /// the decoder learn quickly can stall the vision blocks.
+    public var pretrainImageRateShare: Double?
     public var loraRank: Int
     public var loraAlpha: Double
     public var loraDropout: Double
@@ -84,6 +88,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var lookupWarmupLearningRate: Double { pretrainLookupWarmupLearningRate ?? pretrainLearningRate }
     public var drillFormat: BaseQuestionFormat { pretrainDrillFormat ?? .plain }
     public var namingFormat: BaseQuestionFormat { pretrainNamingFormat ?? .plain }
+    public var imageRateShare: Double { pretrainImageRateShare ?? 1 }
     public var minP: Double { samplingMinP ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).

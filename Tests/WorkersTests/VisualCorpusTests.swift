@@ -106,6 +106,19 @@ struct NamingQuestionTests {
         #expect(BaseModelBuilder.shares(at: 0, of: run) == (0, 1))
         #expect(BaseModelBuilder.shares(at: 99, of: run) == (0, 1))
         #expect(BaseModelBuilder.shares(at: 100, of: run) == (run.namingShare, 0.2))
+        // The image-reading tensors are held still in the warm-up, then move by the run's share.
+        #expect(BaseModelBuilder.imageRateShare(at: 99, of: run) == 0 && BaseModelBuilder.imageRateShare(at: 100, of: run) == 1)
+        run.pretrainImageRateShare = 0.1
+        #expect(BaseModelBuilder.imageRateShare(at: 0, of: run) == 0 && BaseModelBuilder.imageRateShare(at: 100, of: run) == 0.1)
+        run.pretrainLookupWarmup = nil
+        #expect(BaseModelBuilder.imageRateShare(at: 0, of: run) == 0.1)
+        // Every knob that changes the base changes its cache key.
+        let key = BaseModelBuilder.cacheKey(run: run, corpusDigest: "d")
+        run.pretrainImageRateShare = nil
+        let plain = BaseModelBuilder.cacheKey(run: run, corpusDigest: "d")
+        #expect(plain != key)
+        run.pretrainNamingFormat = .disease
+        #expect(BaseModelBuilder.cacheKey(run: run, corpusDigest: "d") != plain)
     }
 
     @Test func theLookupWarmupRunsAScheduleOfItsOwnThenTheMixRampsAgain() throws {
@@ -217,6 +230,33 @@ struct LookupDrillTests {
         }
         #expect(letters == Set(VisualCorpus.letters), "every letter is an answer somewhere")
         #expect(concludedLabel > 0 && concludedOther > concludedLabel, "the concluded option is drawn, not the label")
+    }
+
+    @Test func theOptionsAreReadOutUpToTheConcludedOne() throws {
+        let options = zip(VisualCorpus.letters, ["Nevus", "Melanoma", "Wart", "Acne"]).map {
+            QuestionOption(letter: $0, text: $1, node: nil, condition: nil, pathIndex: nil, granularityReward: 0)
+        }
+        #expect(PromptText.optionCheck(options, through: "A") == "Reading the options: A is Nevus.")
+        #expect(PromptText.optionCheck(options, through: "C") == "Reading the options: A is Nevus, B is Melanoma, C is Wart.")
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        var item = NamingQuestionTests.appearance("case-0", label: try #require(taxonomy.lookup("melanoma")?.id))
+        item.dataset = "synth-ham"
+        let builder = QuestionBuilder(taxonomy: taxonomy, graph: knowledge.graph)
+        let terms = DatasetPathTerms(cases: [QuestionCase(caseID: "case-0", dataset: "synth-ham", label: item.label!, imageSHA: "")],
+                                     taxonomy: taxonomy)
+        for variant in 0..<8 {
+            let plain = try #require(VisualCorpus.answerDrill(for: item, builder: builder, pathTerms: terms, seed: 7, variant: variant))
+            let checked = try #require(VisualCorpus.answerDrill(for: item, builder: builder, pathTerms: terms, seed: 7,
+                                                                variant: variant, checksOptions: true))
+            #expect(checked.prompt == plain.prompt)
+            // The conclusion is given; the reading of the options and the letter are learned.
+            #expect(plain.given == checked.given + " " + PromptText.thinkingClose)
+            let letter = try #require(AnswerParser.parse(checked.answer, letters: VisualCorpus.letters).letter)
+            #expect(letter == AnswerParser.parse(plain.answer, letters: VisualCorpus.letters).letter)
+            let reading = try #require(checked.answer.components(separatedBy: "Reading the options: ").last?
+                .components(separatedBy: ". \(PromptText.thinkingClose)").first)
+            #expect(reading.components(separatedBy: ", ").last?.hasPrefix("\(letter) is ") == true, "\(reading)")
+        }
     }
 
     @Test func namingQuestionsAskedAsDiseaseQuestionsConcludeTheLabel() throws {

@@ -102,6 +102,7 @@ struct BaseModelBuilder: Sendable {
             + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2", "warmupFreezes=image"] : [])
             + ((run.lookupShare > 0 || run.lookupWarmup > 0) && run.drillFormat != .plain ? ["drills=\(run.drillFormat.rawValue)"] : [])
             + (run.namingShare > 0 && run.namingFormat != .plain ? ["namingFormat=\(run.namingFormat.rawValue)"] : [])
+            + (run.imageRateShare != 1 ? ["imageRateShare=\(run.imageRateShare)"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
         let joined = knobs.joined(separator: "|")
@@ -129,6 +130,9 @@ struct BaseModelBuilder: Sendable {
         }
         guard config.lookupWarmupLearningRate > 0, config.lookupWarmupLearningRate.isFinite else {
             throw LearnerError("pretrainLookupWarmupLearningRate is \(config.lookupWarmupLearningRate): a learning rate is positive")
+        }
+        guard config.imageRateShare > 0, config.imageRateShare.isFinite else {
+            throw LearnerError("pretrainImageRateShare is \(config.imageRateShare): a share of the learning rate is positive")
         }
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, graph: knowledge.graph, seed: config.seed,
                                          namingShare: config.namingShare,
@@ -185,14 +189,13 @@ struct BaseModelBuilder: Sendable {
             ])
             return result
         }
-        // The drills do not depend on the image: during the warm-up the vision blocks and the
-        // connector stay as initialised instead of drifting at the warm-up's rate.
-        if config.lookupWarmup > 0 { optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: 0) }
+        var imageShare: Float = 1
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
-            if step > 0, step == config.lookupWarmup {
-                _ = try await probe("warm-up, step \(step)")
-                optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: 1)
+            if step > 0, step == config.lookupWarmup { _ = try await probe("warm-up, step \(step)") }
+            if Self.imageRateShare(at: step, of: config) != imageShare {
+                imageShare = Self.imageRateShare(at: step, of: config)
+                optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: imageShare)
             }
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,
@@ -240,6 +243,13 @@ struct BaseModelBuilder: Sendable {
         }
         if step < warmup { return schedule(run.lookupWarmupLearningRate, warmup).learningRate(at: step) }
         return schedule(run.pretrainLearningRate, steps - warmup).learningRate(at: step - warmup)
+    }
+
+    /// The share of the learning rate the image-reading tensors move by at a pretraining step:
+    /// none during a lookup warm-up (its drills do not depend on the image, and they would
+    /// drift at the warm-up's rate), the run's `imageRateShare` after it.
+    static func imageRateShare(at step: Int, of run: RunConfig) -> Float {
+        step < run.lookupWarmup ? 0 : Float(run.imageRateShare)
     }
 
     /// The shares of naming and lookup batches at a pretraining step: drills alone during the

@@ -250,18 +250,21 @@ public enum VisualCorpus {
     /// image nor the options tell the letter; only finding the option the reasoning names
     /// does. The reasoning is given, not learned, so no conclusion against the image is
     /// taught. nil for an unlabelled case, the root or a label outside the taxonomy.
+    /// With `checksOptions` the reasoning goes on after its conclusion by reading the options
+    /// out up to the concluded one (`PromptText.optionCheck`), and that reading is learned too.
     public static func answerDrill(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
-                                   seed: UInt64, variant: Int = 0) -> VisualExample? {
+                                   seed: UInt64, variant: Int = 0, checksOptions: Bool = false) -> VisualExample? {
         guard let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "answer-drill",
                                              seed: seed, variant: variant) else { return nil }
         var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
         let target = question.options[rng.nextInt(below: question.options.count)]
-        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
+        let concluded = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
             + "These findings indicate \(target.text)."
+        let thinking = checksOptions ? concluded + " " + PromptText.optionCheck(question.options, through: target.letter) : concluded
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: target.letter,
                                                        condition: target.condition ?? .benign),
-                             given: "\(PromptText.thinkingOpen) \(thinking) \(PromptText.thinkingClose)")
+                             given: "\(PromptText.thinkingOpen) \(concluded)" + (checksOptions ? "" : " \(PromptText.thinkingClose)"))
     }
 
     /// A naming question asked as the disease question of a labelled case (`diseaseQuestion`):
