@@ -78,15 +78,16 @@ public enum AppearanceSource: String, Sendable {
 /// descriptions. It teaches the answer format and visual grounding; none of these questions
 /// or answers names a diagnosis, a family or a lesion condition.
 ///
-/// Optionally (`RunConfig.pretrainNamingShare`) the base also learns to name a case's label
-/// (`naming(for:labels:taxonomy:seed:)`), standing for the labelled dermatology images a
-/// generally pretrained vision-language model has seen: only train-split and textbook
-/// images, only at their dataset's granularity, asked like the feature questions (never in
-/// the disease questions' wording or answer format, never with a lesion condition).
+/// Optionally (`RunConfig.pretrainNamingShare`) the base also learns to name a case's label,
+/// standing for the labelled dermatology images a generally pretrained vision-language model
+/// has seen: only train-split and textbook images, only at their dataset's granularity,
+/// asked in their own wording among other labels (`naming(for:labels:taxonomy:seed:variant:)`)
+/// or as the case's disease question (`diseaseNaming`), as `RunConfig.pretrainNamingFormat` says.
 ///
 /// Optionally (`RunConfig.pretrainLookupShare`) it also drills finding an option by its text
-/// (`lookup(names:imageSHA:rng:)`): the skill of answering with the letter of the option
-/// that names what the reasoning concluded, which the naming questions alone teach slowly.
+/// (`lookup(names:imageSHA:rng:)`, `answerDrill`): the skill of answering with the letter of
+/// the option that names what the reasoning concluded, which the naming questions alone
+/// teach slowly.
 public enum VisualCorpus {
     /// Appearances of the cases the base may look at: textbook exemplars and the train split
     /// of the training datasets (never validation, test or OOD images), in id order.
