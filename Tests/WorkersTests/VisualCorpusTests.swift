@@ -106,7 +106,10 @@ struct NamingQuestionTests {
         #expect(BaseModelBuilder.shares(at: 0, of: run) == (0, 1))
         #expect(BaseModelBuilder.shares(at: 99, of: run) == (0, 1))
         #expect(BaseModelBuilder.shares(at: 100, of: run) == (run.namingShare, 0.2))
-        // The image-reading tensors are held still in the warm-up, then move by the run's share.
+        // The image-reading tensors are held still in the warm-up, then move by the run's share
+        // (all of the rate when the run sets none).
+        run.pretrainImageRateShare = nil
+        run.pretrainNamingFormat = nil
         #expect(BaseModelBuilder.imageRateShare(at: 99, of: run) == 0 && BaseModelBuilder.imageRateShare(at: 100, of: run) == 1)
         run.pretrainImageRateShare = 0.1
         #expect(BaseModelBuilder.imageRateShare(at: 0, of: run) == 0 && BaseModelBuilder.imageRateShare(at: 100, of: run) == 0.1)
