@@ -193,9 +193,10 @@ struct BaseModelBuilder: Sendable {
         for step in 0..<steps {
             if LearnerWorker.stopping { return nil }
             if step > 0, step == config.lookupWarmup { _ = try await probe("warm-up, step \(step)") }
-            if Self.imageRateShare(at: step, of: config) != imageShare {
-                imageShare = Self.imageRateShare(at: step, of: config)
-                optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: imageShare)
+            let share = Self.imageRateShare(at: step, of: config)
+            if share != imageShare {
+                imageShare = share
+                optimizer.scale(tensorsWithPrefixes: ParameterLayout.imageTensorPrefixes, by: share)
             }
             let shares = Self.shares(at: step, of: config)
             let picks = Self.batch(config.batchSize, corpus: corpus, namingShare: shares.naming,

@@ -3,9 +3,10 @@ import NeuralNet
 import PolicyRuntime
 
 /// How well a policy answers the lookup drills (`VisualCorpus.drills`) it was not trained
-/// on (a drill's given reasoning is fed after its prompt; the policy writes the rest): the share whose greedy answer holds the expected letter, and the share in the strict
-/// format. Whether the letter lookup has emerged shows here long before it shows in the
-/// disease accuracy (chance is 0.25).
+/// on (a drill's given reasoning is fed after its prompt; the policy writes the rest): the
+/// share whose greedy answer holds the expected letter, and the share in the strict format.
+/// Whether the letter lookup has emerged shows here long before it shows in the disease
+/// accuracy (chance is 0.25).
 public enum LookupProbe {
     public struct Result: Sendable, Equatable {
         public var letterAccuracy: Double

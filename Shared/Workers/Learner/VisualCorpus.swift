@@ -220,8 +220,7 @@ public enum VisualCorpus {
                               seed: UInt64, variant: Int = 0) -> VisualExample? {
         guard let label = item.label, taxonomy.contains(label), label != taxonomy.root else { return nil }
         var rng = SplitMix64(seed: seed, stream: stream("naming", item, variant))
-        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
-            + "These findings indicate \(taxonomy.name(of: label))."
+        let thinking = conclusion(item, indicating: taxonomy.name(of: label))
         return multipleChoice(namingQuestion, correct: label, others: labels.filter { $0 != taxonomy.root },
                               text: { taxonomy.name(of: $0) }, thinking: thinking, condition: taxonomy.condition(of: label),
                               imageSHA: item.imageSHA, rng: &rng)
@@ -259,8 +258,7 @@ public enum VisualCorpus {
                                              seed: seed, variant: variant) else { return nil }
         var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
         let target = question.options[rng.nextInt(below: question.options.count)]
-        let concluded = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
-            + "These findings indicate \(target.text)."
+        let concluded = conclusion(item, indicating: target.text)
         let thinking = checksOptions ? concluded + " " + PromptText.optionCheck(question.options, through: target.letter) : concluded
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: target.letter,
@@ -277,11 +275,16 @@ public enum VisualCorpus {
               let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "disease-naming",
                                              seed: seed, variant: variant),
               let option = question.options.first(where: { $0.node == label }) else { return nil }
-        let thinking = "The image shows \(join(AppearanceSampler.findings(item.appearance))). "
-            + "These findings indicate \(option.text)."
+        let thinking = conclusion(item, indicating: option.text)
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: option.letter,
                                                        condition: question.groundTruthCondition))
+    }
+
+    /// What the case's image shows, then "These findings indicate <name>.": the reasoning the
+    /// naming questions and drills write (the words the trajectories conclude with).
+    static func conclusion(_ item: CaseAppearance, indicating name: String) -> String {
+        "The image shows \(join(AppearanceSampler.findings(item.appearance))). These findings indicate \(name)."
     }
 
     /// The disease question of a labelled case as evaluation builds it, drawn from its own
