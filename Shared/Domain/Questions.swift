@@ -179,6 +179,23 @@ public enum PromptText {
         return "Reading the options: " + read.map { "\($0.letter) is \($0.text)" }.joined(separator: ", ") + "."
     }
 
+    static let optionJudgementOpening = "Checking the options:"
+
+    /// Every option judged in turn against the answer ("Checking the options: A: Nevus, no;
+    /// B: Melanoma, yes; C: ..., no; D: ..., no."): each judgement is made while the option's
+    /// name is the word just written, and the letter to answer is then the one judged "yes" a
+    /// few words back, which a small policy learns where finding an earlier option by its name
+    /// alone it does not (`skinr1 bench lookup --judge`).
+    public static func optionJudgement(_ options: [QuestionOption], answer letter: String) -> String {
+        optionJudgementOpening + " "
+            + options.map { "\($0.letter): \($0.text), \($0.letter == letter ? "yes" : "no")" }.joined(separator: "; ") + "."
+    }
+
+    /// The reasoning before its option judgement (`optionJudgement`); all of it without one.
+    public static func beforeOptionJudgement(_ reasoning: String) -> String {
+        reasoning.range(of: optionJudgementOpening).map { String(reasoning[..<$0.lowerBound]) } ?? reasoning
+    }
+
     /// The full prompt: stem, one option per line ("A: text"), instructions.
     public static func prompt(question: String, options: [QuestionOption], format: AnswerFormat) -> String {
         ([question] + options.map { "\($0.letter): \($0.text)" } + [instructions(for: format)]).joined(separator: "\n")

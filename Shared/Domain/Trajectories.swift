@@ -317,8 +317,9 @@ public struct TrajectorySynthesizer: Sendable {
     /// `trajectory` posed as the multiple-choice `item` about its own image (METHOD 3.4's RL
     /// answer format): the item's prompt, the same reasoning, then the letter of the item's
     /// correct option and the lesion condition. Teaches a small policy that the diagnosis it
-    /// reasons to is answered by the letter of the option that names it.
-    public func posed(_ trajectory: Trajectory, as item: QuestionItem) throws -> Trajectory {
+    /// reasons to is answered by the letter of the option that names it. With `judgesOptions`
+    /// the reasoning then judges every option (`PromptText.optionJudgement`) before the letter.
+    public func posed(_ trajectory: Trajectory, as item: QuestionItem, judgesOptions: Bool = false) throws -> Trajectory {
         guard item.imageSHA == trajectory.imageSHA, item.groundTruth == trajectory.finalDiagnosis else {
             throw TrajectoryError(caseID: trajectory.caseID,
                                   message: "question \(item.id) is about another image or diagnosis than trajectory \(trajectory.id)")
@@ -327,7 +328,9 @@ public struct TrajectorySynthesizer: Sendable {
         var posed = trajectory
         posed.id = trajectory.id + "-q"
         posed.prompt = item.prompt
-        posed.target = PromptText.answer(thinking: trajectory.thinking, letter: item.correctLetter, condition: condition)
+        let thinking = trajectory.thinking
+            + (judgesOptions ? " " + PromptText.optionJudgement(item.options, answer: item.correctLetter) : "")
+        posed.target = PromptText.answer(thinking: thinking, letter: item.correctLetter, condition: condition)
         return posed
     }
 

@@ -22,6 +22,10 @@ public enum BaseQuestionFormat: String, Codable, Sendable, CaseIterable {
     /// given a reasoning that concludes one of its options and learns the letter and that
     /// option's condition.
     case disease
+    /// As `disease`, and after its conclusion the reasoning judges every option in turn
+    /// (`PromptText.optionJudgement`: "yes" for the concluded one), so the letter is the one
+    /// judged "yes".
+    case judged
 }
 
 /// Every knob of one training run, stored in `runs.config` so that every service of the
@@ -153,7 +157,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // asked as the disease questions are: a base that cannot tell diagnoses apart leaves
             // SFT and RL nothing to build on.
             config.pretrainNamingShare = 0.6
-            config.pretrainNamingFormat = .disease
+            // Their reasoning judges every option after its conclusion, so that the letter
+            // follows it: in `skinr1 bench lookup --format disease --label-conclusion` the
+            // letter of a learned conclusion stays at chance without the judgement (0.23 at
+            // 1,000 steps) and reaches 0.395 with it.
+            config.pretrainNamingFormat = .judged
             // The decoder learns at 3e-3; 3e-3 stalls the vision blocks (skinr1 bench vision:
             // held-out colour accuracy stays at the majority class; 3e-4 reaches 0.75), so they
             // and the connector move by a tenth of it. One sft-only run each at 1,600 steps: the
@@ -166,9 +174,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // in-distribution disease accuracy at 0.211; rank 32 at 2e-3 for three epochs
             // reaches 0.250 on the same base (one sft-only run each).
             config.loraRank = 32
-            config.sftEpochs = 3
+            // Judged answers are about thirty tokens longer than unjudged ones, which made the
+            // Skin-R1 arm take 1,261 s with 3 SFT epochs and 240 RL steps; two epochs and 200
+            // steps bring it back under the profile's 20 minutes.
+            config.sftEpochs = 2
             config.sftLearningRate = 2e-3
-            config.rlSteps = 240
+            config.rlSteps = 200
             config.rlLearningRate = 3e-4
             config.groupsPerStep = 4
             config.maxNewTokens = 96

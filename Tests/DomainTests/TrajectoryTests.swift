@@ -142,6 +142,11 @@ import Testing
                 #expect(reward.granularity == GranularityReward.maximum)
                 #expect(reward.total == 2.0, "\(item.kind): \(posed.target)")
                 #expect(posed.target.contains(trajectory.thinking))
+                // Judged: the same answer with every option judged before the letter, still the full reward.
+                let judged = try compact.posed(trajectory, as: item, judgesOptions: true)
+                #expect(judged.target.contains(trajectory.thinking + " "
+                                               + PromptText.optionJudgement(item.options, answer: item.correctLetter)))
+                #expect(SkinR1Reward.score(answer: judged.target, item: item).total == 2.0, "\(judged.target)")
             }
         }
         // A question about another image is refused.

@@ -97,6 +97,10 @@ struct EvaluationMetricTests {
         #expect(value(.namesAnswerRate).map { abs($0 - 2.0 / 3.0) < 1e-12 } == true)
         // Naming only a wrong option is not naming the answer.
         #expect(!grade("These findings indicate dermatofibroma.", "C").reasoningNamesAnswer)
+        // An option judgement names every option; only what comes before it is read.
+        let judged = grade("These findings indicate dermatofibroma. "
+                           + PromptText.optionJudgement(item.options, answer: "C"), "C")
+        #expect(judged.reasonedLetters == ["C"] && judged.choiceFollowsReasoning && !judged.reasoningNamesAnswer)
     }
 
     @Test func planTakesBaseSFTEveryNthStepAndFinal() {

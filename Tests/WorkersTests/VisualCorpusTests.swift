@@ -1,3 +1,4 @@
+import Foundation
 import Domain
 import Knowledge
 import Pipeline
@@ -264,12 +265,8 @@ struct LookupDrillTests {
 
     @Test func namingQuestionsAskedAsDiseaseQuestionsConcludeTheLabel() throws {
         let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
-        let labels = try ["melanoma", "dermatofibroma", "actinic keratosis"].map { try #require(taxonomy.lookup($0)?.id) }
-        let cases = labels.enumerated().map {
-            var item = NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element)
-            item.dataset = "synth-ham"
-            return item
-        } + [NamingQuestionTests.appearance("unlabelled", label: nil)]
+        let (labels, labelled) = try Self.hamCases(["melanoma", "dermatofibroma", "actinic keratosis"])
+        let cases = labelled + [NamingQuestionTests.appearance("unlabelled", label: nil)]
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5,
                                          lookupShare: 0, namingFormat: .disease, variants: 8)
         #expect(corpus.naming.count == 24, "eight per labelled case")
@@ -289,6 +286,59 @@ struct LookupDrillTests {
         let plain = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5,
                                         lookupShare: 0, variants: 8)
         #expect(plain.naming.allSatisfy { $0.prompt.hasPrefix(VisualCorpus.namingQuestion) }, "plain keeps its own wording")
+    }
+
+    /// One labelled case of the dataset "synth-ham" per name, with the labels' ids.
+    static func hamCases(_ names: [String]) throws -> (labels: [NodeID], cases: [CaseAppearance]) {
+        let taxonomy = NamingQuestionTests.knowledge.taxonomy
+        let labels = try names.map { try #require(taxonomy.lookup($0)?.id) }
+        return (labels, labels.enumerated().map {
+            var item = NamingQuestionTests.appearance("case-\($0.offset)", label: $0.element)
+            item.dataset = "synth-ham"
+            return item
+        })
+    }
+
+    @Test func judgedNamingQuestionsJudgeEveryOptionAndAnswerTheOneJudgedYes() throws {
+        let options = zip(VisualCorpus.letters, ["Nevus", "Melanoma", "Wart", "Acne"]).map {
+            QuestionOption(letter: $0, text: $1, node: nil, condition: nil, pathIndex: nil, granularityReward: 0)
+        }
+        let judgement = PromptText.optionJudgement(options, answer: "B")
+        #expect(judgement == "Checking the options: A: Nevus, no; B: Melanoma, yes; C: Wart, no; D: Acne, no.")
+        #expect(PromptText.beforeOptionJudgement("These findings indicate Melanoma. " + judgement) == "These findings indicate Melanoma. ")
+        #expect(PromptText.beforeOptionJudgement("No judgement here.") == "No judgement here.")
+
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let (_, cases) = try Self.hamCases(["melanoma", "dermatofibroma", "actinic keratosis"])
+        func corpus(_ format: BaseQuestionFormat) -> BaseCorpus {
+            VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.5,
+                                lookupShare: 0.2, namingFormat: format, drillFormat: format, variants: 8)
+        }
+        let disease = corpus(.disease), judged = corpus(.judged)
+        #expect(judged.naming.count == 24 && judged.lookup.count == 24)
+        for (asked, plain) in zip(judged.naming, disease.naming) {
+            // The same question and conclusion; the judgement follows the conclusion and says
+            // "yes" to the option whose letter is the answer, and to no other.
+            #expect(asked.prompt == plain.prompt && asked.given.isEmpty)
+            let parsed = AnswerParser.parse(asked.answer, letters: VisualCorpus.letters)
+            let letter = try #require(parsed.letter)
+            #expect(parsed.formatValid && letter == AnswerParser.parse(plain.answer, letters: VisualCorpus.letters).letter)
+            let reasoning = try #require(AnswerParser.reasoning(asked.answer))
+            let offered = asked.prompt.split(separator: "\n").filter { $0.count > 3 && $0.dropFirst().hasPrefix(": ") }.map {
+                QuestionOption(letter: String($0.prefix(1)), text: String($0.dropFirst(3)), node: nil, condition: nil,
+                               pathIndex: nil, granularityReward: 0)
+            }
+            #expect(offered.count == 4)
+            let concluded = try #require(AnswerParser.reasoning(plain.answer)).trimmingCharacters(in: .whitespaces)
+            #expect(reasoning.trimmingCharacters(in: .whitespaces) == concluded + " " + PromptText.optionJudgement(offered, answer: letter))
+        }
+        for (drill, plain) in zip(judged.lookup, disease.lookup) {
+            // The drill's conclusion stays given; its judgement and letter are learned.
+            #expect(drill.prompt == plain.prompt && plain.given == drill.given + " " + PromptText.thinkingClose)
+            let letter = try #require(AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter)
+            #expect(drill.answer.contains(", yes;") || drill.answer.contains(", yes."))
+            #expect(drill.answer.contains("\(letter): ") && drill.answer.components(separatedBy: ", yes").count == 2)
+        }
     }
 
     @Test func severalVariantsPerImageHoldTheAnswerAtDifferentLetters() throws {

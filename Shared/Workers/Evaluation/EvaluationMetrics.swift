@@ -35,7 +35,8 @@ public struct EvaluationOutcome: Sendable, Equatable {
             trueCondition: isCondition ? entry.item.groundTruthCondition : nil,
             predictedCondition: isCondition ? parsed.letter.flatMap { entry.item.option($0)?.condition } : nil,
             reasonedLetters: AnswerParser.reasoning(answer).map {
-                AnswerParser.namedOptions(in: $0, letters: entry.item.letters, optionTexts: entry.item.options.map(\.text))
+                // An option judgement names every option; what the reasoning concluded comes before it.
+                AnswerParser.namedOptions(in: PromptText.beforeOptionJudgement($0), letters: entry.item.letters, optionTexts: entry.item.options.map(\.text))
             } ?? [])
     }
 

@@ -226,7 +226,7 @@ public enum VisualCorpus {
                               imageSHA: item.imageSHA, rng: &rng)
     }
 
-    static let lookupQuestion = "Which option names %@?"
+    public static let lookupQuestion = "Which option names %@?"
 
     /// A text-only drill in finding an option by its text: four of `names` as options, the
     /// question names one of them, the reasoning repeats it as the disease answers conclude
@@ -251,31 +251,37 @@ public enum VisualCorpus {
     /// does. The reasoning is given, not learned, so no conclusion against the image is
     /// taught. nil for an unlabelled case, the root or a label outside the taxonomy.
     /// With `checksOptions` the reasoning goes on after its conclusion by reading the options
-    /// out up to the concluded one (`PromptText.optionCheck`), and that reading is learned too.
+    /// out up to the concluded one (`PromptText.optionCheck`), and that reading is learned too;
+    /// with `judgesOptions` it judges every option (`PromptText.optionJudgement`), learned too.
     public static func answerDrill(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
-                                   seed: UInt64, variant: Int = 0, checksOptions: Bool = false) -> VisualExample? {
+                                   seed: UInt64, variant: Int = 0, checksOptions: Bool = false,
+                                   judgesOptions: Bool = false) -> VisualExample? {
         guard let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "answer-drill",
                                              seed: seed, variant: variant) else { return nil }
         var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
         let target = question.options[rng.nextInt(below: question.options.count)]
         let concluded = conclusion(item, indicating: target.text)
-        let thinking = checksOptions ? concluded + " " + PromptText.optionCheck(question.options, through: target.letter) : concluded
+        let goesOn = checksOptions || judgesOptions
+        let thinking = checksOptions ? concluded + " " + PromptText.optionCheck(question.options, through: target.letter)
+            : judgesOptions ? concluded + " " + PromptText.optionJudgement(question.options, answer: target.letter) : concluded
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: target.letter,
                                                        condition: target.condition ?? .benign),
-                             given: "\(PromptText.thinkingOpen) \(concluded)" + (checksOptions ? "" : " \(PromptText.thinkingClose)"))
+                             given: "\(PromptText.thinkingOpen) \(concluded)" + (goesOn ? "" : " \(PromptText.thinkingClose)"))
     }
 
     /// A naming question asked as the disease question of a labelled case (`diseaseQuestion`):
-    /// what the image shows, "These findings indicate <label>.", then the letter of the label's
-    /// option and its condition, all learned. nil as `answerDrill`.
+    /// what the image shows, "These findings indicate <label>.", with `judgesOptions` every
+    /// option judged against the label (`PromptText.optionJudgement`), then the letter of the
+    /// label's option and its condition, all learned. nil as `answerDrill`.
     public static func diseaseNaming(for item: CaseAppearance, builder: QuestionBuilder, pathTerms: DatasetPathTerms,
-                                     seed: UInt64, variant: Int = 0) -> VisualExample? {
+                                     seed: UInt64, variant: Int = 0, judgesOptions: Bool = false) -> VisualExample? {
         guard let label = item.label,
               let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "disease-naming",
                                              seed: seed, variant: variant),
               let option = question.options.first(where: { $0.node == label }) else { return nil }
         let thinking = conclusion(item, indicating: option.text)
+            + (judgesOptions ? " " + PromptText.optionJudgement(question.options, answer: option.letter) : "")
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: option.letter,
                                                        condition: question.groundTruthCondition))
@@ -302,9 +308,9 @@ public enum VisualCorpus {
     /// `variants` answer drills per labelled case among `cases` (`answerDrill`), with the
     /// path terms of the cases' own datasets as distractors.
     public static func answerDrills(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
-                                    variants: Int = 1) -> [VisualExample] {
+                                    variants: Int = 1, judgesOptions: Bool = false) -> [VisualExample] {
         askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
-            answerDrill(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3)
+            answerDrill(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3, judgesOptions: judgesOptions)
         }
     }
 
@@ -328,7 +334,8 @@ public enum VisualCorpus {
                               seed: UInt64, variants: Int = 1) -> [VisualExample] {
         switch format {
         case .plain: lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
-        case .disease: answerDrills(for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants)
+        case .disease, .judged:
+            answerDrills(for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants, judgesOptions: format == .judged)
         }
     }
 
@@ -363,9 +370,9 @@ public enum VisualCorpus {
         let naming: [VisualExample] = switch (namingShare > 0, namingFormat) {
         case (false, _): []
         case (true, .plain): self.naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
-        case (true, .disease):
+        case (true, .disease), (true, .judged):
             askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
-                diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3)
+                diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3, judgesOptions: namingFormat == .judged)
             }
         }
         return BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },

@@ -37,9 +37,10 @@ public struct TrainingCorpusBuilder: Sendable {
     /// exemplar order. Exemplars a type cannot be made for are tallied and passed over.
     /// With `posed`, each trajectory is followed by its posed form (`TrajectorySynthesizer.posed`):
     /// a type 1 as a disease question over the textbook labels, a type 2 or 3 as a DDx
-    /// question whose options include the look-alike it argues against.
+    /// question whose options include the look-alike it argues against; with `judgesOptions`
+    /// its reasoning ends by judging every option, as the base's judged naming questions do.
     public func trajectories(runID: String, textbook: [StoredCase], seed: UInt64, posed: Bool = false,
-                             skipped: inout SkipTally) async throws -> [RunTrajectory] {
+                             judgesOptions: Bool = false, skipped: inout SkipTally) async throws -> [RunTrajectory] {
         let exemplars = textbook.compactMap(\.textbookCase).sorted { $0.caseID < $1.caseID }
         let datasetOf = Dictionary(textbook.map { ($0.id, $0.datasetID) }, uniquingKeysWith: { first, _ in first })
         let questionCases = exemplars.map {
@@ -67,7 +68,7 @@ public struct TrainingCorpusBuilder: Sendable {
                         : questions.ddxItem(for: question, caseLabels: labels, seed: seed ^ UInt64(type.rawValue)))
                         .placingAnswer(at: posedCount % QuestionBuilder.letters.count)
                     posedCount += 1
-                    let asked = try synthesizer.posed(trajectory, as: item)
+                    let asked = try synthesizer.posed(trajectory, as: item, judgesOptions: judgesOptions)
                     out.append(RunTrajectory(trajectoryID: "\(runID):\(asked.id)", trajectory: asked))
                 } catch let error as TrajectoryError {
                     skipped.add("trajectory type \(type.rawValue): \(error.message)")

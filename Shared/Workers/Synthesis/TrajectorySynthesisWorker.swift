@@ -85,7 +85,8 @@ public struct TrajectorySynthesisWorker: Sendable {
                 throw SynthesisError("the catalogue holds no textbook exemplars: write the data first (skinr1 data synth)")
             }
             let trajectories = try await corpus.trajectories(runID: run.id, textbook: textbook, seed: config.seed,
-                                                             posed: config.posesTrajectories, skipped: &report.skipped)
+                                                             posed: config.posesTrajectories,
+                                                             judgesOptions: config.namingFormat == .judged, skipped: &report.skipped)
             try await storeTrajectories(trajectories)
             report.trajectories = trajectories.count
             for entry in trajectories { report.trajectoriesByType[entry.trajectory.type.rawValue, default: 0] += 1 }
