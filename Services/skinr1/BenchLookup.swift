@@ -107,6 +107,10 @@ struct BenchLookup: AsyncParsableCommand {
         let (format, learnReasoning, plainUntil, checkOptions) = (format, learnReasoning, plainUntil, checkOptions)
         let (questionAfter, shortReasoning, restate, givenReasoning, ask, mix) = (questionAfter, shortReasoning, restate, givenReasoning, ask, mix)
         let (readOptions, labelConclusion, judge) = (readOptions, labelConclusion, judge)
+        /// An option line of a prompt ("C: text").
+        @Sendable func isOptionLine(_ line: String) -> Bool {
+            line.count > 3 && VisualCorpus.letters.contains(String(line.prefix(1))) && line.dropFirst().hasPrefix(": ")
+        }
         let rotary = rotary.map { $0 == .on }
         let (decoderLayers, heads) = (decoderLayers, heads)
         guard steps > 0, every > 0, heldOut > 0 else { throw ValidationError("--steps, --every and --held-out must be positive") }
@@ -138,7 +142,7 @@ struct BenchLookup: AsyncParsableCommand {
                         // Options as "- text (letter)"; the reasoning's conclusion is given up to the
                         // name, and the letter after it, "Name (C).", is learned with the answer.
                         drill.prompt = drill.prompt.components(separatedBy: "\n").map { line in
-                            guard line.count > 3, VisualCorpus.letters.contains(String(line.prefix(1))), line.dropFirst().hasPrefix(": ") else { return line }
+                            guard isOptionLine(line) else { return line }
                             return "- \(line.dropFirst(3)) (\(line.prefix(1)))"
                         }.joined(separator: "\n")
                         let close = ". \(PromptText.thinkingClose)"
@@ -166,7 +170,7 @@ struct BenchLookup: AsyncParsableCommand {
                     }
                     if let readOptions {
                         let read = drill.prompt.components(separatedBy: "\n").filter { line in
-                            line.count > 3 && VisualCorpus.letters.contains(String(line.prefix(1))) && line.dropFirst().hasPrefix(": ")
+                            isOptionLine(line)
                         }
                         let text = "The options are " + read.joined(separator: ", ") + "."
                         switch readOptions {
@@ -195,7 +199,7 @@ struct BenchLookup: AsyncParsableCommand {
                 }
                 if lettersAfter {
                     drill.prompt = drill.prompt.components(separatedBy: "\n").map { line in
-                        guard line.count > 3, VisualCorpus.letters.contains(String(line.prefix(1))), line.dropFirst().hasPrefix(": ") else { return line }
+                        guard isOptionLine(line) else { return line }
                         return "\(line.dropFirst(3)) (\(line.prefix(1)))"
                     }.joined(separator: "\n")
                 }

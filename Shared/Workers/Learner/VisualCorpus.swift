@@ -261,13 +261,13 @@ public enum VisualCorpus {
         var rng = SplitMix64(seed: seed, stream: stream("answer-drill", item, variant))
         let target = question.options[rng.nextInt(below: question.options.count)]
         let concluded = conclusion(item, indicating: target.text)
-        let goesOn = checksOptions || judgesOptions
-        let thinking = checksOptions ? concluded + " " + PromptText.optionCheck(question.options, through: target.letter)
-            : judgesOptions ? concluded + " " + PromptText.optionJudgement(question.options, answer: target.letter) : concluded
+        // What the reasoning goes on with after its given conclusion, learned.
+        let goesOn: String? = checksOptions ? PromptText.optionCheck(question.options, through: target.letter)
+            : judgesOptions ? PromptText.optionJudgement(question.options, answer: target.letter) : nil
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
-                             answer: PromptText.answer(thinking: thinking, letter: target.letter,
+                             answer: PromptText.answer(thinking: concluded + (goesOn.map { " " + $0 } ?? ""), letter: target.letter,
                                                        condition: target.condition ?? .benign),
-                             given: "\(PromptText.thinkingOpen) \(concluded)" + (goesOn ? "" : " \(PromptText.thinkingClose)"))
+                             given: "\(PromptText.thinkingOpen) \(concluded)" + (goesOn == nil ? " \(PromptText.thinkingClose)" : ""))
     }
 
     /// A naming question asked as the disease question of a labelled case (`diseaseQuestion`):
