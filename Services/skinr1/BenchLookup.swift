@@ -99,6 +99,9 @@ struct BenchLookup: AsyncParsableCommand {
     @Option(help: "Held-out drills per evaluation.")
     var heldOut = 200
 
+    @Option(help: "Print this many held-out drills' greedy answers at every evaluation.")
+    var show = 0
+
     enum Switch: String, ExpressibleByArgument { case on, off }
 
     func run() async throws {
@@ -285,6 +288,14 @@ struct BenchLookup: AsyncParsableCommand {
                     let result = try evaluate()
                     print(String(format: "step %5d  loss %.3f  letter right %.3f (chance 0.25, teacher-forced %.3f)  format %.3f  %.0f s",
                                  step + 1, loss, result.letterAccuracy, try teacherForced(), result.formatRate, Date().timeIntervalSince(started)))
+                    if show > 0 {
+                        let rows = Array(held.prefix(show))
+                        let prompts = rows.map { codec.promptTokens($0.prompt, reserve: reserve) + tokenizer.encode($0.given) }
+                        let samples = try policy.generate(images: rows.flatMap { _ in blank }, prompts: prompts,
+                                                          options: SamplingOptions(maxNewTokens: reserve, temperature: 0, seed: 0,
+                                                                                   stopToken: tokenizer.eos), tokenizer: tokenizer)
+                        for (row, sample) in zip(rows, samples) { print("  given: …\(row.given.suffix(60))\n  wrote: \(sample.text)") }
+                    }
                 }
             }
         }

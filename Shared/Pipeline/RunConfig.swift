@@ -82,9 +82,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Whether every trajectory is also posed as a multiple-choice question in the RL
     /// answer format and trained on too (nil in older runs: no).
     public var posedTrajectories: Bool?
+    /// Base examples (`VisualCorpus.corpus`) replayed per trajectory in every SFT batch, so
+    /// that SFT does not wear away what the base learned; nil in older runs: one per three.
+    public var sftReplayPerTrajectory: Double?
 
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
+    public var sftReplayRatio: Double { sftReplayPerTrajectory ?? 1.0 / 3 }
     public var namingShare: Double { pretrainNamingShare ?? 0 }
     public var keepsNamesWhole: Bool { wholeNameTokens ?? false }
     public var lookupShare: Double { pretrainLookupShare ?? 0 }

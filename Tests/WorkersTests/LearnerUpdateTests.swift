@@ -47,3 +47,18 @@ struct LearnerUpdateTests {
         #expect(whole.gradNorm > 0 && whole.statistics.klMean > 0)
     }
 }
+
+struct SFTReplayTests {
+    /// The replayed base examples beside a batch of trajectories: the run's ratio per
+    /// trajectory, rounded, at least one, and none when the ratio is 0.
+    @Test func replayFollowsTheRatioPerTrajectory() throws {
+        #expect(SFTStage.replayCount(trajectories: 16, ratio: 1.0 / 3) == 5)
+        #expect(SFTStage.replayCount(trajectories: 16, ratio: 1) == 16)
+        #expect(SFTStage.replayCount(trajectories: 16, ratio: 0.5) == 8)
+        #expect(SFTStage.replayCount(trajectories: 2, ratio: 0.1) == 1)
+        #expect(SFTStage.replayCount(trajectories: 16, ratio: 0) == 0)
+        let quick = try RunConfig.profile("quick", arm: .skinR1)
+        #expect(quick.sftReplayRatio == 1.0 / 3, "older runs and the profiles replay one per three")
+        #expect(try quick.overriding(["sftReplayPerTrajectory=1"]).sftReplayRatio == 1)
+    }
+}

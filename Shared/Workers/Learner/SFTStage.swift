@@ -20,11 +20,13 @@ struct SFTStage: Sendable {
         var mergedSHA: String
     }
 
-    /// One replayed base example per this many trajectories in every SFT batch: the base's
-    /// letter-only questions about visible features keep the format of the lesion-condition
-    /// questions and the visual grounding that SFT on diagnoses alone wears away in a
-    /// small policy.
-    static let trajectoriesPerReplayedExample = 3
+    /// The base examples replayed beside a batch of `trajectories` (`RunConfig.sftReplayRatio`
+    /// per trajectory; at least one unless the ratio is 0): the base's letter-only questions about visible features
+    /// keep the format of the lesion-condition questions and the visual grounding that SFT on
+    /// diagnoses alone wears away in a small policy.
+    static func replayCount(trajectories: Int, ratio: Double) -> Int {
+        ratio > 0 ? max(1, Int((Double(trajectories) * ratio).rounded())) : 0
+    }
 
     /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
     func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
@@ -94,6 +96,9 @@ struct SFTStage: Sendable {
                                          namingFormat: config.namingFormat, drillFormat: config.drillFormat,
                                          variants: VisualCorpus.baseVariants)
         let replay = corpus.all
+        guard config.sftReplayRatio >= 0, config.sftReplayRatio.isFinite else {
+            throw LearnerError("sftReplayPerTrajectory is \(config.sftReplayRatio): a number of replayed examples per trajectory is 0 or more")
+        }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
@@ -144,8 +149,8 @@ struct SFTStage: Sendable {
                 let picked = order[start..<min(order.count, start + config.batchSize)]
                 var batch = picked.map { items[$0] }
                 var encoding = picked.map { sequences[$0] }
-                if !replay.isEmpty {
-                    let count = max(1, batch.count / Self.trajectoriesPerReplayedExample)
+                if !replay.isEmpty, config.sftReplayRatio > 0 {
+                    let count = Self.replayCount(trajectories: batch.count, ratio: config.sftReplayRatio)
                     let replayed = (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
                     batch += replayed
                     encoding += replayed.map { codec.trainingSequence($0, reserve: reserve) }
