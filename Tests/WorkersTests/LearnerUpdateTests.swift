@@ -57,8 +57,10 @@ struct SFTReplayTests {
         #expect(SFTStage.replayCount(trajectories: 16, ratio: 0.5) == 8)
         #expect(SFTStage.replayCount(trajectories: 2, ratio: 0.1) == 1)
         #expect(SFTStage.replayCount(trajectories: 16, ratio: 0) == 0)
+        let smoke = try RunConfig.profile("smoke", arm: .skinR1)
+        #expect(smoke.sftReplayPerTrajectory == nil && smoke.sftReplayRatio == 1.0 / 3, "unset (older runs): one per three")
         let quick = try RunConfig.profile("quick", arm: .skinR1)
-        #expect(quick.sftReplayRatio == 1.0 / 3, "older runs and the profiles replay one per three")
+        #expect(quick.sftReplayRatio == 2)
         #expect(try quick.overriding(["sftReplayPerTrajectory=1"]).sftReplayRatio == 1)
     }
 }
