@@ -20,10 +20,10 @@ struct SFTStage: Sendable {
         var mergedSHA: String
     }
 
-    /// The base examples replayed beside a batch of `trajectories` (`RunConfig.sftReplayRatio`
-    /// per trajectory; at least one unless the ratio is 0): the base's letter-only questions about visible features
-    /// keep the format of the lesion-condition questions and the visual grounding that SFT on
-    /// diagnoses alone wears away in a small policy.
+    /// The base examples replayed beside a batch of `trajectories`: `RunConfig.sftReplayRatio`
+    /// per trajectory, at least one unless the ratio is 0. The base's own questions keep the
+    /// answer formats, the visual grounding and the letter lookup that SFT on the trajectories
+    /// alone wears away in a small policy.
     static func replayCount(trajectories: Int, ratio: Double) -> Int {
         ratio > 0 ? max(1, Int((Double(trajectories) * ratio).rounded())) : 0
     }
@@ -47,6 +47,9 @@ struct SFTStage: Sendable {
 
     private func train(consumer: KafkaConsumer, expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
         let run = worker.run, config = run.config, logger = worker.logger
+        guard config.sftReplayRatio >= 0, config.sftReplayRatio.isFinite else {
+            throw LearnerError("sftReplayPerTrajectory is \(config.sftReplayRatio): a number of replayed examples per trajectory is 0 or more")
+        }
         // Trajectories of this run (the topic is shared by runs; messages carry no run id).
         let own = Set(try await worker.client.query("SELECT id FROM trajectories WHERE run_id = \(run.id)")
             .map { try $0.decode("id", as: String.self) })
@@ -96,9 +99,6 @@ struct SFTStage: Sendable {
                                          namingFormat: config.namingFormat, drillFormat: config.drillFormat,
                                          variants: VisualCorpus.baseVariants)
         let replay = corpus.all
-        guard config.sftReplayRatio >= 0, config.sftReplayRatio.isFinite else {
-            throw LearnerError("sftReplayPerTrajectory is \(config.sftReplayRatio): a number of replayed examples per trajectory is 0 or more")
-        }
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
@@ -149,7 +149,7 @@ struct SFTStage: Sendable {
                 let picked = order[start..<min(order.count, start + config.batchSize)]
                 var batch = picked.map { items[$0] }
                 var encoding = picked.map { sequences[$0] }
-                if !replay.isEmpty, config.sftReplayRatio > 0 {
+                if !replay.isEmpty {
                     let count = Self.replayCount(trajectories: batch.count, ratio: config.sftReplayRatio)
                     let replayed = (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
                     batch += replayed
