@@ -172,9 +172,7 @@ struct BenchLookup: AsyncParsableCommand {
                         drill.prompt = lines.joined(separator: "\n")
                     }
                     if let readOptions {
-                        let read = drill.prompt.components(separatedBy: "\n").filter { line in
-                            isOptionLine(line)
-                        }
+                        let read = drill.prompt.components(separatedBy: "\n").filter(isOptionLine)
                         let text = "The options are " + read.joined(separator: ", ") + "."
                         switch readOptions {
                         case .first:
@@ -234,7 +232,7 @@ struct BenchLookup: AsyncParsableCommand {
             let reserve = format == .disease ? 96 : 48
             let blank = [Float](repeating: 0, count: config.imageSize * config.imageSize * 3)
             print("a held-out drill and its answer:\n\(held[0].prompt)\n\(held[0].answer)")
-            let answerTokens = held.map { codec.trainingSequence($0, reserve: 0).tokens.count - codec.trainingSequence($0, reserve: 0).responseStart }
+            let answerTokens = held.map { codec.trainingSequence($0, reserve: 0) }.map { $0.tokens.count - $0.responseStart }
             print("answer tokens: at most \(answerTokens.max() ?? 0), mean \(answerTokens.reduce(0, +) / max(1, answerTokens.count))")
             print("model: \(size), \(config.usesRotary ? "rotary and learned" : "learned") positions, channels \(config.channels), "
                   + "\(config.decoderLayers) decoder layers, \(config.heads) heads, \(policy.parameterCount) parameters; "
@@ -249,13 +247,14 @@ struct BenchLookup: AsyncParsableCommand {
             /// Teacher-forced letter accuracy: the share of held-out drills whose own answer scores
             /// higher with its letter than with any other (the whole sequence fed, so a gap between
             /// this and the probe's greedy answers points at decoding, not at the lookup).
+            let heldLetters = held.map { AnswerParser.parse($0.answer, letters: VisualCorpus.letters).letter ?? "A" }
             func teacherForced() throws -> Double {
                 var right = 0
                 for start in stride(from: 0, to: held.count, by: 12) {
-                    let rows = held[start..<min(held.count, start + 12)]
+                    let rows = start..<min(held.count, start + 12)
                     var sequences: [[Int32]] = [], starts: [Int] = []
-                    for drill in rows {
-                        let expected = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter ?? "A"
+                    for index in rows {
+                        let drill = held[index], expected = heldLetters[index]
                         for letter in VisualCorpus.letters {
                             var variant = drill
                             variant.answer = drill.answer
@@ -267,10 +266,9 @@ struct BenchLookup: AsyncParsableCommand {
                     }
                     let lp = try policy.sequenceLogProbs(images: sequences.flatMap { _ in blank }, sequences: sequences)
                     let scores = zip(lp, starts).map { row, start in row[start...].reduce(0, +) }
-                    for (i, drill) in rows.enumerated() {
-                        let expected = AnswerParser.parse(drill.answer, letters: VisualCorpus.letters).letter ?? "A"
+                    for (i, index) in rows.enumerated() {
                         let group = Array(scores[(i * 4)..<(i * 4 + 4)])
-                        if VisualCorpus.letters[group.firstIndex(of: group.max()!)!] == expected { right += 1 }
+                        if VisualCorpus.letters[group.firstIndex(of: group.max()!)!] == heldLetters[index] { right += 1 }
                     }
                 }
                 return Double(right) / Double(held.count)

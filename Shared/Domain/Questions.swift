@@ -191,6 +191,12 @@ public enum PromptText {
             + options.map { "\($0.letter): \($0.text), \($0.letter == letter ? "yes" : "no")" }.joined(separator: "; ") + "."
     }
 
+    /// `reasoning` followed by the judgement of every option (`optionJudgement`); the inverse
+    /// of `beforeOptionJudgement`.
+    public static func judging(_ reasoning: String, options: [QuestionOption], answer letter: String) -> String {
+        reasoning + " " + optionJudgement(options, answer: letter)
+    }
+
     /// The reasoning before its option judgement (`optionJudgement`); all of it without one.
     public static func beforeOptionJudgement(_ reasoning: String) -> String {
         reasoning.range(of: optionJudgementOpening).map { String(reasoning[..<$0.lowerBound]) } ?? reasoning

@@ -328,8 +328,8 @@ public struct TrajectorySynthesizer: Sendable {
         var posed = trajectory
         posed.id = trajectory.id + "-q"
         posed.prompt = item.prompt
-        let thinking = trajectory.thinking
-            + (judgesOptions ? " " + PromptText.optionJudgement(item.options, answer: item.correctLetter) : "")
+        let thinking = judgesOptions
+            ? PromptText.judging(trajectory.thinking, options: item.options, answer: item.correctLetter) : trajectory.thinking
         posed.target = PromptText.answer(thinking: thinking, letter: item.correctLetter, condition: condition)
         return posed
     }

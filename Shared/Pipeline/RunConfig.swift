@@ -26,6 +26,9 @@ public enum BaseQuestionFormat: String, Codable, Sendable, CaseIterable {
     /// (`PromptText.optionJudgement`: "yes" for the concluded one), so the letter is the one
     /// judged "yes".
     case judged
+
+    /// Whether answers in this format end their reasoning by judging every option.
+    public var judgesOptions: Bool { self == .judged }
 }
 
 /// Every knob of one training run, stored in `runs.config` so that every service of the

@@ -280,8 +280,8 @@ public enum VisualCorpus {
               let question = diseaseQuestion(for: item, builder: builder, pathTerms: pathTerms, kind: "disease-naming",
                                              seed: seed, variant: variant),
               let option = question.options.first(where: { $0.node == label }) else { return nil }
-        let thinking = conclusion(item, indicating: option.text)
-            + (judgesOptions ? " " + PromptText.optionJudgement(question.options, answer: option.letter) : "")
+        let concluded = conclusion(item, indicating: option.text)
+        let thinking = judgesOptions ? PromptText.judging(concluded, options: question.options, answer: option.letter) : concluded
         return VisualExample(imageSHA: item.imageSHA, prompt: question.prompt,
                              answer: PromptText.answer(thinking: thinking, letter: option.letter,
                                                        condition: question.groundTruthCondition))
@@ -335,7 +335,7 @@ public enum VisualCorpus {
         switch format {
         case .plain: lookups(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
         case .disease, .judged:
-            answerDrills(for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants, judgesOptions: format == .judged)
+            answerDrills(for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants, judgesOptions: format.judgesOptions)
         }
     }
 
@@ -372,7 +372,7 @@ public enum VisualCorpus {
         case (true, .plain): self.naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
         case (true, .disease), (true, .judged):
             askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
-                diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3, judgesOptions: namingFormat == .judged)
+                diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3, judgesOptions: namingFormat.judgesOptions)
             }
         }
         return BaseCorpus(visual: cases.flatMap { examples(for: $0, seed: seed) },

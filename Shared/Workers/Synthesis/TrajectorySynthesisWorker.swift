@@ -86,7 +86,7 @@ public struct TrajectorySynthesisWorker: Sendable {
             }
             let trajectories = try await corpus.trajectories(runID: run.id, textbook: textbook, seed: config.seed,
                                                              posed: config.posesTrajectories,
-                                                             judgesOptions: config.namingFormat == .judged, skipped: &report.skipped)
+                                                             judgesOptions: config.namingFormat.judgesOptions, skipped: &report.skipped)
             try await storeTrajectories(trajectories)
             report.trajectories = trajectories.count
             for entry in trajectories { report.trajectoriesByType[entry.trajectory.type.rawValue, default: 0] += 1 }
