@@ -43,6 +43,9 @@ public struct Trajectory: Codable, Sendable, Equatable {
     /// The other case involved for types 2 and 3 (the primary case for type 3).
     public var otherCaseID: String?
 
+    /// What a posed form's id adds to its trajectory's id.
+    public static let posedSuffix = "-q"
+
     public init(id: String, type: TrajectoryType, caseID: String, imageSHA: String, prompt: String, target: String,
                 thinking: String, finalDiagnosis: NodeID, primaryDiagnosis: NodeID, differentialDiagnosis: NodeID?,
                 otherCaseID: String?) {
@@ -326,7 +329,7 @@ public struct TrajectorySynthesizer: Sendable {
         }
         let condition: LesionCondition? = item.answerFormat == .letterAndCondition ? item.groundTruthCondition : nil
         var posed = trajectory
-        posed.id = trajectory.id + "-q"
+        posed.id = trajectory.id + Trajectory.posedSuffix
         posed.prompt = item.prompt
         let thinking = judgesOptions
             ? PromptText.judging(trajectory.thinking, options: item.options, answer: item.correctLetter) : trajectory.thinking

@@ -88,6 +88,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Base examples (`VisualCorpus.corpus`) replayed per trajectory in every SFT batch, so
     /// that SFT does not wear away what the base learned; nil in older runs: one per three.
     public var sftReplayPerTrajectory: Double?
+    /// The parts of the trajectory corpus SFT trains on (`SFTCorpusPart.parse`), for measuring
+    /// what each part does; nil: all of them, as METHOD.md 6.1 trains on.
+    public var sftTrajectoryParts: String?
 
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
@@ -227,6 +230,46 @@ public struct RunConfig: Codable, Sendable, Equatable {
             throw RunConfigError("unknown profile '\(name)': choose one of \(profiles.joined(separator: ", "))")
         }
         return config
+    }
+}
+
+/// One part of the SFT corpus: the trajectories of one type, in their own answer format or
+/// posed as a question (`TrajectorySynthesizer.posed`).
+public struct SFTCorpusPart: Hashable, Sendable, CustomStringConvertible {
+    public var type: TrajectoryType
+    public var posed: Bool
+
+    public init(type: TrajectoryType, posed: Bool) {
+        self.type = type
+        self.posed = posed
+    }
+
+    public static let all = Set(TrajectoryType.allCases.flatMap { [SFTCorpusPart(type: $0, posed: false), SFTCorpusPart(type: $0, posed: true)] })
+
+    /// `direct`, `differential` or `revision`, followed by `-posed` for the posed form.
+    public var description: String { Self.typeNames[type]! + (posed ? "-posed" : "") }
+
+    static let typeNames: [TrajectoryType: String] = [.direct: "direct", .differential: "differential", .revision: "revision"]
+
+    /// The part a trajectory message belongs to: posed forms carry `Trajectory.posedSuffix`.
+    public init?(_ message: SFTTrajectoryMessage) {
+        guard let type = TrajectoryType(rawValue: message.type) else { return nil }
+        self.init(type: type, posed: message.trajectoryID.hasSuffix(Trajectory.posedSuffix))
+    }
+
+    /// A comma list of part names (`direct,revision-posed`); nil: every part.
+    public static func parse(_ list: String?) throws -> Set<SFTCorpusPart> {
+        guard let list else { return all }
+        let byName = Dictionary(uniqueKeysWithValues: all.map { ($0.description, $0) })
+        var parts = Set<SFTCorpusPart>()
+        for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let part = byName[name] else {
+                throw RunConfigError("sftTrajectoryParts: '\(name)' is not a part; known: \(byName.keys.sorted().joined(separator: ", "))")
+            }
+            parts.insert(part)
+        }
+        guard !parts.isEmpty else { throw RunConfigError("sftTrajectoryParts is empty: name at least one part") }
+        return parts
     }
 }
 

@@ -43,4 +43,26 @@ import Testing
             }
         }
     }
+
+    @Test func sftPartsNameTypesAndTheirPosedForms() throws {
+        #expect(try SFTCorpusPart.parse(nil) == SFTCorpusPart.all)
+        #expect(SFTCorpusPart.all.count == 6)
+        let chosen = try SFTCorpusPart.parse("direct, revision-posed")
+        #expect(chosen == [SFTCorpusPart(type: .direct, posed: false), SFTCorpusPart(type: .revision, posed: true)])
+        func message(_ id: String, type: Int) -> SFTTrajectoryMessage {
+            SFTTrajectoryMessage(trajectoryID: id, corpus: "textbook", type: type, imageSHA: "i", prompt: "p", target: "t",
+                                 finalDiagnosis: "nevus")
+        }
+        #expect(SFTCorpusPart(message("r:t1", type: 1)) == SFTCorpusPart(type: .direct, posed: false))
+        #expect(SFTCorpusPart(message("r:t3" + Trajectory.posedSuffix, type: 3)) == SFTCorpusPart(type: .revision, posed: true))
+        #expect(SFTCorpusPart(message("r:t9", type: 9)) == nil)
+        for (list, words) in [("direct,posed", "'posed' is not a part"), (" , ", "empty")] {
+            #expect(throws: RunConfigError.self) { try SFTCorpusPart.parse(list) }
+            do { _ = try SFTCorpusPart.parse(list) } catch let error as RunConfigError {
+                #expect(error.description.contains(words), "\(list): \(error.description)")
+            }
+        }
+        let quick = try RunConfig.profile("quick", arm: .sftOnly).overriding(["sftTrajectoryParts=direct-posed"])
+        #expect(try SFTCorpusPart.parse(quick.sftTrajectoryParts) == [SFTCorpusPart(type: .direct, posed: true)])
+    }
 }

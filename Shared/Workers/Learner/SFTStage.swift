@@ -50,6 +50,7 @@ struct SFTStage: Sendable {
         guard config.sftReplayRatio >= 0, config.sftReplayRatio.isFinite else {
             throw LearnerError("sftReplayPerTrajectory is \(config.sftReplayRatio): a number of replayed examples per trajectory is 0 or more")
         }
+        let parts = try SFTCorpusPart.parse(config.sftTrajectoryParts)
         // Trajectories of this run (the topic is shared by runs; messages carry no run id).
         let own = Set(try await worker.client.query("SELECT id FROM trajectories WHERE run_id = \(run.id)")
             .map { try $0.decode("id", as: String.self) })
@@ -88,7 +89,14 @@ struct SFTStage: Sendable {
         let model = self.model
         try await worker.executor.run { try model.attach(adapter) }
         let optimizer = AdamW(layout: adapter.layout)
-        let items = byID.keys.sorted().map { byID[$0]! }
+        // Every trajectory is consumed (its offset is this stage's); only the chosen parts are trained on.
+        let chosen = byID.keys.sorted().map { byID[$0]! }.filter { SFTCorpusPart($0).map(parts.contains) ?? false }
+        if chosen.count < byID.count {
+            logger.info("SFT trains on part of the trajectories", metadata: [
+                "parts": "\(parts.map(\.description).sorted().joined(separator: ","))", "chosen": "\(chosen.count)",
+                "received": "\(byID.count)"])
+        }
+        let items = chosen
             .map { VisualExample(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
         // The base's own answer-format examples, replayed alongside the trajectories.
         let knowledge = try KnowledgeBase.load()
