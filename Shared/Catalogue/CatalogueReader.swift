@@ -35,9 +35,9 @@ public struct StoredCase: Sendable, Equatable {
     /// The `metadata` column as JSON text.
     public var metadataJSON: String
 
-    /// The exemplar (I_i, d_i) of METHOD 2.3, when the case has a diagnosis node.
+    /// The exemplar (I_i, r_i, d_i) of METHOD 2.3, when the case has a diagnosis node.
     public var textbookCase: TextbookCase? {
-        node.map { TextbookCase(caseID: id, imageSHA: imageSHA256, label: $0) }
+        node.map { TextbookCase(caseID: id, imageSHA: imageSHA256, label: $0, rationale: rationale) }
     }
 }
 

@@ -279,7 +279,17 @@ public enum VisualHallmark: Sendable, Equatable {
         value == value.rounded() ? String(Int(value)) : String(value)
     }
 
-    static func list(_ items: [String]) -> String {
+    /// The words every description of an image opens with.
+    public static let imageShowsOpening = "The image shows "
+
+    /// "The image shows <phrases>.": how descriptions, exemplar rationales and reasoning state
+    /// what an image shows.
+    public static func imageShows(_ phrases: [String]) -> String {
+        imageShowsOpening + list(phrases) + "."
+    }
+
+    /// "a, b and c".
+    public static func list(_ items: [String]) -> String {
         switch items.count {
         case 0: return ""
         case 1: return items[0]

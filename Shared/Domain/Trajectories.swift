@@ -1,16 +1,28 @@
 /// SkinRationale trajectory synthesis (METHOD 3.3, 3.4).
 
-/// A textbook exemplar (I_i, r_i, d_i) of D_case: an image and its diagnosis; the rationale
-/// r_i is the diagnosis's rule from the knowledge.
+/// A textbook exemplar (I_i, r_i, d_i) of D_case: an image, its diagnosis and, when the
+/// textbook gives one, its rationale r_i (what the image shows and why that fits d_i). The
+/// full trajectories reason from the diagnosis's rule in the knowledge.
 public struct TextbookCase: Codable, Sendable, Hashable {
     public var caseID: String
     public var imageSHA: String
     public var label: NodeID
+    public var rationale: String?
 
-    public init(caseID: String, imageSHA: String, label: NodeID) {
+    public init(caseID: String, imageSHA: String, label: NodeID, rationale: String? = nil) {
         self.caseID = caseID
         self.imageSHA = imageSHA
         self.label = label
+        self.rationale = rationale
+    }
+
+    /// The rationale's opening sentence when it says what the image shows ("The image
+    /// shows ... ."): the findings of this very image, in the words the policy's own
+    /// descriptions use. nil without such a sentence.
+    public var observation: String? {
+        guard let rationale, rationale.hasPrefix(VisualHallmark.imageShowsOpening) else { return nil }
+        guard let end = rationale.range(of: ". ") else { return rationale.hasSuffix(".") ? rationale : nil }
+        return String(rationale[..<end.lowerBound]) + "."
     }
 }
 
@@ -197,7 +209,7 @@ public struct TrajectorySynthesizer: Sendable {
         let completion = try completion(for: item.label, caseID: item.caseID)
         let thinking = switch style {
         case .full: [findings(rule), rule.text, context(rule), completion.text].compactMap { $0 }.joined(separator: " ")
-        case .compact: "\(shownFindings(rule)) These findings indicate \(completion.diagnosisName)."
+        case .compact: "\(shownFindings(item, rule)) These findings indicate \(completion.diagnosisName)."
         }
         return Trajectory(id: Self.trajectoryID(.direct, caseID: item.caseID, seed: seed), type: .direct,
                           caseID: item.caseID, imageSHA: item.imageSHA, prompt: PromptText.trajectoryInstruction,
@@ -241,7 +253,7 @@ public struct TrajectorySynthesizer: Sendable {
                 rho, completion.text,
             ].compactMap { $0 }.joined(separator: " ")
         case .compact:
-            "\(shownFindings(request.primaryRule)) These findings indicate \(request.primaryName) rather than "
+            "\(shownFindings(primary, request.primaryRule)) These findings indicate \(request.primaryName) rather than "
                 + "\(request.differentialName)\(wouldShow(request))."
         }
         return Trajectory(id: Self.trajectoryID(.differential, caseID: primary.caseID, seed: seed), type: .differential,
@@ -264,7 +276,7 @@ public struct TrajectorySynthesizer: Sendable {
                 context(request.differentialRule), completion.text,
             ].compactMap { $0 }.joined(separator: " ")
         case .compact:
-            "It may look like \(request.primaryName)\(wouldShow(request)). \(shownFindings(request.differentialRule)) "
+            "It may look like \(request.primaryName)\(wouldShow(request)). \(shownFindings(truth, request.differentialRule)) "
                 + "So the diagnosis is \(request.differentialName)."
         }
         return Trajectory(id: Self.trajectoryID(.revision, caseID: truth.caseID, seed: seed, salt: primary.caseID),
@@ -291,7 +303,14 @@ public struct TrajectorySynthesizer: Sendable {
         return "Findings: " + VisualHallmark.list(shown.map(\.phrase)) + "."
     }
 
-    /// The compact findings: "The image shows ..." with the colours, at most two of the
+    /// The compact findings of `item`'s image: its rationale's observation when it has one
+    /// (`TextbookCase.observation`), so that the reasoning states what this image shows as
+    /// the policy's own descriptions do; else `shownFindings(rule)`.
+    func shownFindings(_ item: TextbookCase, _ rule: DiagnosticRule) -> String {
+        item.observation ?? shownFindings(rule)
+    }
+
+    /// The compact findings of a rule: "The image shows ..." with the colours, at most two of the
     /// most telling other hallmarks (structures first, then a raised surface, asymmetry, an
     /// irregular border) and the size.
     func shownFindings(_ rule: DiagnosticRule) -> String {
@@ -307,7 +326,7 @@ public struct TrajectorySynthesizer: Sendable {
         if a.asymmetry.midpoint >= 0.3 { telling.append(.asymmetry(a.asymmetry)) }
         if a.borderIrregularity.midpoint >= 0.3 { telling.append(.borderIrregularity(a.borderIrregularity)) }
         let shown = [VisualHallmark.palette(a.palette)] + telling.prefix(2) + [.sizeMillimetres(a.sizeMillimetres)]
-        return "The image shows " + VisualHallmark.list(shown.map(\.phrase)) + "."
+        return VisualHallmark.imageShows(shown.map(\.phrase))
     }
 
     /// ", which would show X": the first hallmark in which the diagnosis argued against

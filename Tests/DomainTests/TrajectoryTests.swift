@@ -121,6 +121,34 @@ import Testing
         #expect(differential.id == full.id, "the style does not change which trajectory it is")
     }
 
+    @Test func compactTrajectoriesStateWhatTheExemplarsOwnImageShows() async throws {
+        let compact = TrajectorySynthesizer(knowledge: try Fixture.knowledge(), comparator: Failing(), style: .compact)
+        let seen = ["The image shows pink and red colour, fine surface scale and about 7.5 mm across.",
+                    "The image shows red colour, thick adherent scale and about 12 mm across."]
+        // Exemplars whose rationale opens with what the image shows, as the catalogue's do.
+        let grounded = cases.enumerated().map { index, item in
+            TextbookCase(caseID: item.caseID, imageSHA: item.imageSHA, label: item.label,
+                         rationale: "\(seen[index % 2]) The rule of \(item.label). These findings fit \(item.label).")
+        }
+        let ak = try #require(grounded.first { $0.label == "ak" })
+        #expect(ak.observation.map(seen.contains) == true)
+        let direct = try await compact.synthesize(.direct, primary: ak, cases: grounded, seed: 1)
+        #expect(direct.thinking == "\(ak.observation!) These findings indicate Actinic keratosis.")
+        let differential = try await compact.synthesize(.differential, primary: ak, cases: grounded, seed: 2)
+        #expect(differential.thinking.hasPrefix(ak.observation! + " These findings indicate Actinic keratosis rather than"))
+        // A revision is about the differential case's image, so it states that image's findings.
+        let revision = try await compact.synthesize(.revision, primary: ak, cases: grounded, seed: 3)
+        let truth = try #require(grounded.first { $0.caseID == revision.caseID })
+        #expect(revision.thinking.contains(". \(truth.observation!) So the diagnosis is Bowen disease."))
+        // Without such an opening sentence the rule's hallmarks are stated, as before.
+        let ruleOnly = try await compact.synthesize(.direct, primary: cases.first { $0.label == "ak" }!, cases: cases, seed: 1)
+        #expect(ruleOnly.thinking != direct.thinking && ruleOnly.thinking.hasPrefix(VisualHallmark.imageShowsOpening))
+        for rationale in [nil, "Pink scaly patch on sun-damaged skin. Fits actinic keratosis.", "The image shows only this"] {
+            #expect(TextbookCase(caseID: "c", imageSHA: "i", label: "ak", rationale: rationale).observation == nil)
+        }
+        #expect(TextbookCase(caseID: "c", imageSHA: "i", label: "ak", rationale: seen[0]).observation == seen[0])
+    }
+
     @Test func aPosedTrajectoryAnswersItsQuestionForTheFullReward() async throws {
         let knowledge = try Fixture.knowledge()
         let compact = TrajectorySynthesizer(knowledge: knowledge, style: .compact)

@@ -74,16 +74,13 @@ public enum AppearanceSampler {
         return phrases
     }
 
-    /// "The image shows <findings>. <rule> These findings fit <name>."
-    public static func rationale(for appearance: LesionAppearance, rule: DiagnosticRule, name: String) -> String {
-        "The image shows \(joined(findings(appearance))). \(rule.text) These findings fit \(name)."
+    /// "The image shows <findings>.": what a concrete appearance shows.
+    public static func shown(_ appearance: LesionAppearance) -> String {
+        VisualHallmark.imageShows(findings(appearance))
     }
 
-    static func joined(_ items: [String]) -> String {
-        switch items.count {
-        case 0: return ""
-        case 1: return items[0]
-        default: return items.dropLast().joined(separator: ", ") + " and " + items.last!
-        }
+    /// "The image shows <findings>. <rule> These findings fit <name>."
+    public static func rationale(for appearance: LesionAppearance, rule: DiagnosticRule, name: String) -> String {
+        "\(shown(appearance)) \(rule.text) These findings fit \(name)."
     }
 }

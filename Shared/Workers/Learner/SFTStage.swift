@@ -21,7 +21,8 @@ struct SFTStage: Sendable {
     }
 
     /// The base examples replayed beside a batch of `trajectories`: `RunConfig.sftReplayRatio`
-    /// per trajectory, at least one unless the ratio is 0. The base's own questions keep the
+    /// per trajectory, at least one unless the ratio is 0, drawn in the base's mix
+    /// (`BaseModelBuilder.batch`). The base's own questions keep the
     /// answer formats, the visual grounding and the letter lookup that SFT on the trajectories
     /// alone wears away in a small policy.
     static func replayCount(trajectories: Int, ratio: Double) -> Int {
@@ -98,7 +99,7 @@ struct SFTStage: Sendable {
         }
         let items = chosen
             .map { VisualExample(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
-        // The base's own answer-format examples, replayed alongside the trajectories.
+        // The base's own examples, replayed alongside the trajectories in the base's own mix.
         let knowledge = try KnowledgeBase.load()
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
@@ -106,7 +107,7 @@ struct SFTStage: Sendable {
                                          seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
                                          namingFormat: config.namingFormat, drillFormat: config.drillFormat,
                                          variants: VisualCorpus.baseVariants)
-        let replay = corpus.all
+        let replay = corpus
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
@@ -120,7 +121,7 @@ struct SFTStage: Sendable {
         let promptsCut = promptLengths.filter { $0 > promptRoom }.count
         let lengths = sequences.map { modelConfig.visualTokens + $0.tokens.count }.sorted()
         logger.info("SFT examples", metadata: [
-            "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.count)",
+            "sft.examples": "\(items.count)", "sft.replay_pool": "\(replay.all.count)",
             "sft.positions.median": "\(lengths.percentileOfSorted(50))",
             "sft.positions.max": "\(lengths.percentileOfSorted(100))",
             "answer.tokens.median": "\(answerLengths.percentileOfSorted(50))",
@@ -157,9 +158,13 @@ struct SFTStage: Sendable {
                 let picked = order[start..<min(order.count, start + config.batchSize)]
                 var batch = picked.map { items[$0] }
                 var encoding = picked.map { sequences[$0] }
-                if !replay.isEmpty {
-                    let count = Self.replayCount(trajectories: batch.count, ratio: config.sftReplayRatio)
-                    let replayed = (0..<count).map { _ in replay[replayRNG.nextInt(below: replay.count)] }
+                let count = Self.replayCount(trajectories: batch.count, ratio: config.sftReplayRatio)
+                if count > 0, !replay.visual.isEmpty {
+                    // Drawn as the base's batches are: a replay drawn from the whole pool would
+                    // be half visual questions (answered by a letter alone) where the base saw
+                    // one in ten, and moves the policy off the answers it learned.
+                    let replayed = BaseModelBuilder.batch(count, corpus: replay, namingShare: config.namingShare,
+                                                          lookupShare: config.lookupShare, rng: &replayRNG)
                     batch += replayed
                     encoding += replayed.map { codec.trainingSequence($0, reserve: reserve) }
                 }

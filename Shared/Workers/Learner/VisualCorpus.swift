@@ -163,8 +163,7 @@ public enum VisualCorpus {
     public static func examples(for item: CaseAppearance, seed: UInt64) -> [VisualExample] {
         var rng = SplitMix64(seed: seed, stream: "visual:\(item.caseID)")
         let a = item.appearance
-        let findings = AppearanceSampler.findings(a)
-        let seen = "The image shows \(join(findings))."
+        let seen = AppearanceSampler.shown(a)
         let thinking = "\(PromptText.thinkingOpen) \(seen) \(PromptText.thinkingClose)"
         var out: [VisualExample] = []
 
@@ -290,7 +289,7 @@ public enum VisualCorpus {
     /// What the case's image shows, then "These findings indicate <name>.": the reasoning the
     /// naming questions and drills write (the words the trajectories conclude with).
     static func conclusion(_ item: CaseAppearance, indicating name: String) -> String {
-        "The image shows \(join(AppearanceSampler.findings(item.appearance))). These findings indicate \(name)."
+        "\(AppearanceSampler.shown(item.appearance)) These findings indicate \(name)."
     }
 
     /// The disease question of a labelled case as evaluation builds it, drawn from its own
@@ -414,14 +413,6 @@ public enum VisualCorpus {
         let labels = Array(Set(cases.compactMap(\.label))).sorted()
         return cases.flatMap { item in
             (0..<variants).compactMap { naming(for: item, labels: labels, taxonomy: taxonomy, seed: seed, variant: $0) }
-        }
-    }
-
-    static func join(_ items: [String]) -> String {
-        switch items.count {
-        case 0: return "no distinctive features"
-        case 1: return items[0]
-        default: return items.dropLast().joined(separator: ", ") + " and " + items.last!
         }
     }
 }
