@@ -68,6 +68,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var pretrainDrillFormat: BaseQuestionFormat?
     /// How the base's naming questions are asked; nil in older runs: plain.
     public var pretrainNamingFormat: BaseQuestionFormat?
+    /// The depth in the taxonomy the base's naming questions name a label at (1: its
+    /// top-level family, "Benign melanocytic lesion" for a dermal nevus); nil: the label
+    /// itself. A base that tells only the families apart leaves the diagnoses themselves to
+    /// the textbook's trajectories (SFT) and to RL, as a general-purpose model would.
+    public var pretrainNamingDepth: Int?
     /// The share of the pretraining learning rate the image-reading tensors (vision blocks,
     /// connector) move by, outside a lookup warm-up; nil in older runs: 1. A rate that lets
     /// the decoder learn quickly can stall the vision blocks.

@@ -341,6 +341,43 @@ struct LookupDrillTests {
         }
     }
 
+    @Test func aNamingDepthNamesTheLabelsFamilyAndLeavesTheDrillsTheLabel() throws {
+        let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
+        let (labels, cases) = try Self.hamCases(["melanoma", "dermatofibroma", "actinic keratosis", "dermal nevus"])
+        // Families at depth 1: the label's first node below the root; a label at depth 1 stays.
+        for (item, label) in zip(cases, labels) {
+            let family = try #require(taxonomy.path(to: label).first)
+            #expect(VisualCorpus.coarsened(item, depth: 1, taxonomy: taxonomy).label == family)
+            #expect(VisualCorpus.coarsened(item, depth: 9, taxonomy: taxonomy) == item, "a label shallower than the depth stays")
+        }
+        let benign = try #require(taxonomy.lookup("benign melanocytic lesion")?.id)
+        var atFamily = cases[3]
+        atFamily.label = benign
+        #expect(VisualCorpus.coarsened(atFamily, depth: 1, taxonomy: taxonomy) == atFamily)
+        #expect(VisualCorpus.coarsened(NamingQuestionTests.appearance("u", label: nil), depth: 1, taxonomy: taxonomy).label == nil)
+
+        let corpus = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.8,
+                                         lookupShare: 0.1, namingFormat: .judged, drillFormat: .judged, namingDepth: 1,
+                                         variants: 8)
+        #expect(corpus.naming.count == 32 && corpus.lookup.count == 32)
+        for (index, question) in corpus.naming.enumerated() {
+            let label = labels[index / 8]
+            let family = taxonomy.name(of: taxonomy.path(to: label)[0])
+            let parsed = AnswerParser.parse(question.answer, letters: VisualCorpus.letters)
+            let letter = try #require(parsed.letter)
+            let line = try #require(question.prompt.split(separator: "\n").first { $0.hasPrefix("\(letter): ") })
+            #expect(line == "\(letter): \(family)", "the answer is the family: \(question.prompt)")
+            #expect(question.answer.contains("These findings indicate \(family)."))
+            // Nothing below the family is offered, so no finer name is ever judged wrong for its own image.
+            let below = Set(taxonomy.descendants(of: taxonomy.path(to: label)[0]).map { taxonomy.name(of: $0) })
+            #expect(!question.prompt.split(separator: "\n").contains { below.contains(String($0.dropFirst(3))) })
+        }
+        // The drills still ask the labels' own disease questions.
+        let fine = VisualCorpus.corpus(for: cases, taxonomy: taxonomy, graph: knowledge.graph, seed: 7, namingShare: 0.8,
+                                       lookupShare: 0.1, namingFormat: .judged, drillFormat: .judged, variants: 8)
+        #expect(corpus.lookup == fine.lookup && corpus.visual == fine.visual && corpus.naming != fine.naming)
+    }
+
     @Test func severalVariantsPerImageHoldTheAnswerAtDifferentLetters() throws {
         let knowledge = NamingQuestionTests.knowledge, taxonomy = knowledge.taxonomy
         let labels = try ["melanoma", "dermatofibroma", "actinic keratosis", "basal cell carcinoma"]

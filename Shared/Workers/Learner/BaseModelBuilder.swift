@@ -102,6 +102,7 @@ struct BaseModelBuilder: Sendable {
             + (run.lookupWarmup > 0 ? ["lookupWarmup=\(run.lookupWarmup)", "lookupWarmupLR=\(run.lookupWarmupLearningRate)", "schedules=2", "warmupFreezes=image"] : [])
             + ((run.lookupShare > 0 || run.lookupWarmup > 0) && run.drillFormat != .plain ? ["drills=\(run.drillFormat.rawValue)"] : [])
             + (run.namingShare > 0 && run.namingFormat != .plain ? ["namingFormat=\(run.namingFormat.rawValue)"] : [])
+            + (run.namingShare > 0 ? run.pretrainNamingDepth.map { ["namingDepth=\($0)"] } ?? [] : [])
             + (run.imageRateShare != 1 ? ["imageRateShare=\(run.imageRateShare)"] : [])
             + (run.keepsNamesWhole ? ["names=whole"] : [])
             + ((try? ModelConfig.named(run.modelSize, vocabSize: run.vocabSize).usesRotary) == true ? ["positions=rotary"] : [])
@@ -131,13 +132,16 @@ struct BaseModelBuilder: Sendable {
         guard config.lookupWarmupLearningRate > 0, config.lookupWarmupLearningRate.isFinite else {
             throw LearnerError("pretrainLookupWarmupLearningRate is \(config.lookupWarmupLearningRate): a learning rate is positive")
         }
+        if let depth = config.pretrainNamingDepth, depth < 1 {
+            throw LearnerError("pretrainNamingDepth is \(depth): a depth in the taxonomy below its root is 1 or more")
+        }
         guard config.imageRateShare > 0, config.imageRateShare.isFinite else {
             throw LearnerError("pretrainImageRateShare is \(config.imageRateShare): a share of the learning rate is positive")
         }
         let corpus = VisualCorpus.corpus(for: cases, taxonomy: knowledge.taxonomy, graph: knowledge.graph, seed: config.seed,
                                          namingShare: config.namingShare,
                                          lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare,
-                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat,
+                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat, namingDepth: config.pretrainNamingDepth,
                                          variants: VisualCorpus.baseVariants)
         let texts = try await tokenizerCorpus(visual: corpus.firstVariants)
         var digestInput = texts.joined(separator: "\u{1}")

@@ -105,7 +105,7 @@ struct SFTStage: Sendable {
                                                                   limit: worker.options.maxVisualCases)
         let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, graph: knowledge.graph,
                                          seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
-                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat,
+                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat, namingDepth: config.pretrainNamingDepth,
                                          variants: VisualCorpus.baseVariants)
         let replay = corpus
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")

@@ -363,14 +363,18 @@ public enum VisualCorpus {
     /// is), kept apart so that batches can be drawn from one kind at a time.
     /// `variants` naming questions and drills per case, each with its own options and order.
     /// `namingFormat` and `drillFormat` say how the naming questions and the drills are asked.
+    /// With `namingDepth` the naming questions name each label's family at that depth
+    /// (`coarsened`) instead of the label; the drills keep the labels.
     public static func corpus(for cases: [CaseAppearance], taxonomy: Taxonomy, graph: DDxGraph, seed: UInt64,
                               namingShare: Double, lookupShare: Double, namingFormat: BaseQuestionFormat = .plain,
-                              drillFormat: BaseQuestionFormat = .plain, variants: Int = 1) -> BaseCorpus {
+                              drillFormat: BaseQuestionFormat = .plain, namingDepth: Int? = nil,
+                              variants: Int = 1) -> BaseCorpus {
+        let named = namingDepth.map { depth in cases.map { coarsened($0, depth: depth, taxonomy: taxonomy) } } ?? cases
         let naming: [VisualExample] = switch (namingShare > 0, namingFormat) {
         case (false, _): []
-        case (true, .plain): self.naming(for: cases, taxonomy: taxonomy, seed: seed, variants: variants)
+        case (true, .plain): self.naming(for: named, taxonomy: taxonomy, seed: seed, variants: variants)
         case (true, .disease), (true, .judged):
-            askedAsDiseaseQuestions(cases, taxonomy: taxonomy, graph: graph, variants: variants) {
+            askedAsDiseaseQuestions(named, taxonomy: taxonomy, graph: graph, variants: variants) {
                 diseaseNaming(for: $0, builder: $1, pathTerms: $2, seed: seed, variant: $3, judgesOptions: namingFormat.judgesOptions)
             }
         }
@@ -379,6 +383,17 @@ public enum VisualCorpus {
                    lookup: lookupShare > 0
                        ? drills(drillFormat, for: cases, taxonomy: taxonomy, graph: graph, seed: seed, variants: variants) : [],
                    variants: variants)
+    }
+
+    /// `item` with its label replaced by the label's family at `depth` (1: the taxonomy's
+    /// top-level families) when the label lies deeper; otherwise `item` itself.
+    public static func coarsened(_ item: CaseAppearance, depth: Int, taxonomy: Taxonomy) -> CaseAppearance {
+        guard let label = item.label, depth >= 1 else { return item }
+        let path = taxonomy.path(to: label)
+        guard path.count > depth else { return item }
+        var coarse = item
+        coarse.label = path[depth - 1]
+        return coarse
     }
 
     /// Naming questions and lookup drills the base draws per case. With one fixed question
