@@ -63,4 +63,22 @@ struct SFTReplayTests {
         #expect(quick.sftReplayRatio == 2)
         #expect(try quick.overriding(["sftReplayPerTrajectory=1"]).sftReplayRatio == 1)
     }
+
+    /// The replay keeps the base's mix unless its naming questions name families: then they
+    /// are left out and their share goes to the drills and the visual questions in proportion.
+    @Test func replayLeavesOutFamilyNamingQuestions() throws {
+        let example = VisualExample(imageSHA: "i", prompt: "p", answer: "a")
+        let corpus = BaseCorpus(visual: [example], naming: [example, example], lookup: [example])
+        var config = try RunConfig.profile("smoke", arm: .skinR1).overriding(
+            ["pretrainNamingShare=0.8", "pretrainLookupShare=0.1"])
+        let same = SFTStage.replayMix(corpus, config: config)
+        #expect(same.corpus == corpus && same.naming == 0.8 && same.lookup == 0.1)
+        config.pretrainNamingDepth = 1
+        let mix = SFTStage.replayMix(corpus, config: config)
+        #expect(mix.corpus.naming.isEmpty && mix.corpus.visual == corpus.visual && mix.corpus.lookup == corpus.lookup)
+        #expect(mix.naming == 0 && abs(mix.lookup - 0.5) < 1e-12)
+        config.pretrainNamingShare = 1
+        config.pretrainLookupShare = 0
+        #expect(SFTStage.replayMix(corpus, config: config).lookup == 0, "nothing but naming: the visual questions alone")
+    }
 }

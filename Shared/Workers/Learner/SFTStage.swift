@@ -29,6 +29,19 @@ struct SFTStage: Sendable {
         ratio > 0 ? max(1, Int((Double(trajectories) * ratio).rounded())) : 0
     }
 
+    /// What SFT replays of the base's corpus, and the shares of its kinds: the base's own mix,
+    /// but naming questions that name a family instead of the label (`pretrainNamingDepth`)
+    /// are left out, since the trajectories teach the diagnosis itself and the two would
+    /// contradict each other over the same images; their share goes to the drills and the
+    /// visual questions in proportion.
+    static func replayMix(_ corpus: BaseCorpus, config: RunConfig) -> (corpus: BaseCorpus, naming: Double, lookup: Double) {
+        guard config.pretrainNamingDepth != nil else { return (corpus, config.namingShare, config.lookupShare) }
+        var kept = corpus
+        kept.naming = []
+        let rest = 1 - config.namingShare
+        return (kept, 0, rest > 0 ? min(1, config.lookupShare / rest) : 0)
+    }
+
     /// nil when a graceful shutdown interrupted the stage (nothing of it is committed).
     func run(expected: Int, publisher: VersionPublisher) async throws -> Outcome? {
         let logger = worker.logger
@@ -99,7 +112,7 @@ struct SFTStage: Sendable {
         }
         let items = chosen
             .map { VisualExample(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
-        // The base's own examples, replayed alongside the trajectories in the base's own mix.
+        // The base's own examples, replayed alongside the trajectories in the base's own mix (`replayMix`).
         let knowledge = try KnowledgeBase.load()
         let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
                                                                   limit: worker.options.maxVisualCases)
@@ -107,7 +120,7 @@ struct SFTStage: Sendable {
                                          seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
                                          namingFormat: config.namingFormat, drillFormat: config.drillFormat, namingDepth: config.pretrainNamingDepth,
                                          variants: VisualCorpus.baseVariants)
-        let replay = corpus
+        let (replay, replayNaming, replayLookup) = Self.replayMix(corpus, config: config)
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
@@ -163,8 +176,8 @@ struct SFTStage: Sendable {
                     // Drawn as the base's batches are: a replay drawn from the whole pool would
                     // be half visual questions (answered by a letter alone) where the base saw
                     // one in ten, and moves the policy off the answers it learned.
-                    let replayed = BaseModelBuilder.batch(count, corpus: replay, namingShare: config.namingShare,
-                                                          lookupShare: config.lookupShare, rng: &replayRNG)
+                    let replayed = BaseModelBuilder.batch(count, corpus: replay, namingShare: replayNaming,
+                                                          lookupShare: replayLookup, rng: &replayRNG)
                     batch += replayed
                     encoding += replayed.map { codec.trainingSequence($0, reserve: reserve) }
                 }
