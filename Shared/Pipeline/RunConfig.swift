@@ -168,14 +168,22 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // 1,600 steps of this base made the Skin-R1 arm take 1,161 s, too close to the
             // profile's 20 minutes; 1,400 leaves a margin.
             config.pretrainSteps = 1400
-            // Nine in ten base batches name train-split and textbook labels (VisualCorpus.naming),
-            // asked as the disease questions are: a base that cannot tell diagnoses apart leaves
-            // SFT and RL nothing to build on. Their judged answers are where the letter lookup
-            // forms, and it forms only with enough of them: in one sft-only run each, base disease
-            // accuracy 0.300 with a share of 0.6 (its letter followed its reasoning in 0.200 of
-            // the answers), 0.528 with 0.8 (0.456), 0.642 with 0.9 (0.567). Their reasoning
-            // describes the image too, so the visual corpus's share can be this small.
-            config.pretrainNamingShare = 0.9
+            // Eight in ten base batches are naming questions about train-split and textbook images
+            // (VisualCorpus.naming), asked as the disease questions are, but naming each label's
+            // top-level family ("Benign melanocytic lesion" for a dermal nevus), and one in ten
+            // are drills: a case's own disease question with a reasoning given that concludes one
+            // of its options, of which the judgement and the letter are learned. So the base
+            // describes images, tells the six families apart, knows the diagnoses' names and
+            // answers with the letter of the option its reasoning concluded, as a general-purpose
+            // model would; which diagnosis an image shows is left to the textbook's trajectories
+            // (SFT) and to RL. A base that names the labels themselves (nine in ten batches;
+            // disease accuracy 0.642, and 0.300 / 0.528 with shares of 0.6 / 0.8) already knows
+            // everything the trajectories teach: every SFT measured on it lowered it (0.414-0.611,
+            // one sft-only run each, whatever the rate, epochs, replay or part of the corpus).
+            config.pretrainNamingShare = 0.8
+            config.pretrainNamingDepth = 1
+            config.pretrainLookupShare = 0.1
+            config.pretrainDrillFormat = .judged
             // Their reasoning judges every option after its conclusion, so that the letter
             // follows it: in `skinr1 bench lookup --format disease --label-conclusion` the
             // letter of a learned conclusion stays at chance without the judgement (0.23 at
@@ -193,14 +201,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // in-distribution disease accuracy at 0.211; rank 32 at 2e-3 for three epochs
             // reaches 0.250 on the same base (one sft-only run each).
             config.loraRank = 32
-            // SFT lowers a base whose letter follows its reasoning, least when it is gentle and
-            // replays much of the base's own data (sft-only runs on one base of 0.642: 0.414 at
-            // 2e-3 for two epochs with one replayed example per three trajectories; 0.608 at
-            // 1e-3 with one per trajectory; 0.597 for one epoch at 1e-3 with two per trajectory,
-            // which costs a quarter less than the two-epoch run).
-            config.sftEpochs = 1
+            // SFT on that base (disease accuracy 0.211; it names the right diagnosis in 0.017 of
+            // its answers), one sft-only run each: two epochs at 1e-3 without replay 0.286; with
+            // one replayed drill or visual question per trajectory 0.264; three epochs at 2e-3
+            // with one 0.253; four at 2e-3 without 0.267 (it names the diagnosis more often,
+            // 0.256, but its letter follows its reasoning less often).
+            config.sftEpochs = 2
             config.sftLearningRate = 1e-3
-            config.sftReplayPerTrajectory = 2
+            config.sftReplayPerTrajectory = 0
             // Judged answers are about thirty tokens longer than unjudged ones, which made the
             // Skin-R1 arm take 1,261 s with 240 RL steps; 200 keep it under the profile's 20 minutes.
             config.rlSteps = 200

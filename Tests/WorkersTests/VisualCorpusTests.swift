@@ -123,6 +123,9 @@ struct NamingQuestionTests {
         #expect(plain != key)
         run.pretrainNamingFormat = .disease
         #expect(BaseModelBuilder.cacheKey(run: run, corpusDigest: "d") != plain)
+        run.pretrainNamingDepth = 2
+        #expect(BaseModelBuilder.cacheKey(run: run, corpusDigest: "d") != BaseModelBuilder.cacheKey(
+            run: try run.overriding(["pretrainNamingDepth=1"]), corpusDigest: "d"))
     }
 
     @Test func theLookupWarmupRunsAScheduleOfItsOwnThenTheMixRampsAgain() throws {
