@@ -260,9 +260,14 @@ public struct SFTCorpusPart: Hashable, Sendable, CustomStringConvertible {
     public static let all = Set(TrajectoryType.allCases.flatMap { [SFTCorpusPart(type: $0, posed: false), SFTCorpusPart(type: $0, posed: true)] })
 
     /// `direct`, `differential` or `revision`, followed by `-posed` for the posed form.
-    public var description: String { Self.typeNames[type]! + (posed ? "-posed" : "") }
-
-    static let typeNames: [TrajectoryType: String] = [.direct: "direct", .differential: "differential", .revision: "revision"]
+    public var description: String {
+        let name = switch type {
+        case .direct: "direct"
+        case .differential: "differential"
+        case .revision: "revision"
+        }
+        return name + (posed ? "-posed" : "")
+    }
 
     /// The part a trajectory message belongs to: posed forms carry `Trajectory.posedSuffix`.
     public init?(_ message: SFTTrajectoryMessage) {

@@ -112,14 +112,18 @@ struct SFTStage: Sendable {
         }
         let items = chosen
             .map { VisualExample(imageSHA: $0.imageSHA, prompt: $0.prompt, answer: $0.target) }
-        // The base's own examples, replayed alongside the trajectories in the base's own mix (`replayMix`).
-        let knowledge = try KnowledgeBase.load()
-        let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
-                                                                  limit: worker.options.maxVisualCases)
-        let corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, graph: knowledge.graph,
+        // The base's own examples, replayed alongside the trajectories in the base's own mix
+        // (`replayMix`); read and built only when anything is replayed.
+        var corpus = BaseCorpus(visual: [], naming: [], lookup: [])
+        if config.sftReplayRatio > 0 {
+            let knowledge = try KnowledgeBase.load()
+            let (visualCases, _) = try await VisualCorpus.appearances(on: worker.client, knowledge: knowledge,
+                                                                      limit: worker.options.maxVisualCases)
+            corpus = VisualCorpus.corpus(for: visualCases, taxonomy: knowledge.taxonomy, graph: knowledge.graph,
                                          seed: config.seed, namingShare: config.namingShare, lookupShare: config.lookupShare,
-                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat, namingDepth: config.pretrainNamingDepth,
-                                         variants: VisualCorpus.baseVariants)
+                                         namingFormat: config.namingFormat, drillFormat: config.drillFormat,
+                                         namingDepth: config.pretrainNamingDepth, variants: VisualCorpus.baseVariants)
+        }
         let (replay, replayNaming, replayLookup) = Self.replayMix(corpus, config: config)
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
