@@ -68,7 +68,7 @@ struct BusConsume: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group: String
     @Option(help: "File to append keys to.") var out: String
     @Option(help: "Exit after processing this many messages.") var expect: Int?
-    @Option(help: "Exit after this many seconds without a message.") var idleExit: Double?
+    @Option(help: "Once a message has arrived, exit after this many seconds without another.") var idleExit: Double?
 
     func validate() throws {
         if let expect, expect < 1 { throw ValidationError("--expect must be positive, got \(expect)") }
@@ -94,12 +94,17 @@ struct BusConsume: AsyncParsableCommand {
                                          consumer: KafkaConsumerConfiguration(groupID: group),
                                          topics: [topic], logger: logger)
         var processed = 0
-        var lastActivity = ContinuousClock.now
+        // The idle clock starts with the first message: joining the group and the first
+        // assignment can take longer than the limit on a loaded machine.
+        var lastActivity: ContinuousClock.Instant?
         let idleLimit = idleExit.map { Duration.milliseconds(Int64($0 * 1000)) }
         while !stopping.withLock({ $0 }) {
             guard let batch = try await consumer.nextBatch(maxCount: 2_000, maxWait: .milliseconds(200)) else { break }
             if batch.isEmpty {
-                if let idleLimit, ContinuousClock.now - lastActivity >= idleLimit { break }
+                if let idleLimit, let lastActivity, ContinuousClock.now - lastActivity >= idleLimit {
+                    logger.info("idle limit reached; leaving the group", metadata: ["processed": "\(processed)"])
+                    break
+                }
                 continue
             }
             lastActivity = ContinuousClock.now

@@ -81,6 +81,13 @@ struct BusProcessTests {
         let duplicates = seen.values.reduce(0) { $0 + max($1 - 1, 0) }
         print("bus process test: consumer a wrote \(linesWhenKilled) keys before SIGKILL; "
               + "\(seen.count) distinct keys, \(missing.count) missing, \(duplicates) duplicate lines")
+        if missing.count > 0 || linesWhenKilled <= 0 {
+            for name in ["a", "b"] {
+                let log = (try? String(contentsOf: directory.appendingPathComponent("consume-\(name).log"),
+                                       encoding: .utf8)) ?? "(no log)"
+                print("consumer \(name)'s log, last lines:\n" + log.split(separator: "\n").suffix(15).joined(separator: "\n"))
+            }
+        }
         #expect(linesWhenKilled > 0 && linesWhenKilled < total, "consumer a must die midway")
         #expect(missing.isEmpty, "missing keys, first: \(missing.prefix(10))")
         #expect(seen.count == total)
