@@ -16,6 +16,35 @@ public enum PolicyImage {
     public static func normalize(_ rgb: [UInt8]) -> [Float] {
         rgb.map { Float($0) * (2.0 / 255.0) - 1 }
     }
+
+    /// The eight symmetries of a square image: `transform` 0..<8 turns the (side, side, 3)
+    /// image by `transform / 2` quarter turns clockwise, then mirrors it left to right when
+    /// `transform` is odd. 0 is the image itself. A lesion's colours, outline, border, surface
+    /// and size read the same in every one, so they show one exemplar eight ways.
+    public static func symmetry(_ transform: Int, of image: [Float], side: Int) -> [Float] {
+        precondition((0..<8).contains(transform), "a square has 8 symmetries, not \(transform)")
+        precondition(image.count == side * side * 3, "image of \(image.count) floats is not \(side) x \(side) x 3")
+        if transform == 0 { return image }
+        let turns = transform / 2, mirrored = transform % 2 == 1
+        let last = side - 1
+        var out = [Float](repeating: 0, count: image.count)
+        for y in 0..<side {
+            for x in 0..<side {
+                // The output pixel (x, y) reads the source pixel that lands there.
+                let mx = mirrored ? last - x : x
+                let (sx, sy): (Int, Int)
+                switch turns {
+                case 1: (sx, sy) = (y, last - mx)
+                case 2: (sx, sy) = (last - mx, last - y)
+                case 3: (sx, sy) = (last - y, mx)
+                default: (sx, sy) = (mx, y)
+                }
+                let o = (y * side + x) * 3, i = (sy * side + sx) * 3
+                out[o] = image[i]; out[o + 1] = image[i + 1]; out[o + 2] = image[i + 2]
+            }
+        }
+        return out
+    }
 }
 
 /// The policy: image patches -> vision encoder (bidirectional blocks) -> pooled visual

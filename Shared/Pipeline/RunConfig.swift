@@ -96,10 +96,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// The parts of the trajectory corpus SFT trains on (`SFTCorpusPart.parse`), for measuring
     /// what each part does; nil: all of them, as METHOD.md 6.1 trains on.
     public var sftTrajectoryParts: String?
+    /// Whether SFT shows each trajectory's image in one of the square's eight symmetries
+    /// (turned, mirrored), a new one every time it is seen; nil in older runs: no.
+    public var sftImageSymmetries: Bool?
 
     public var style: TrajectoryStyle { trajectoryStyle ?? .full }
     public var posesTrajectories: Bool { posedTrajectories ?? false }
     public var sftReplayRatio: Double { sftReplayPerTrajectory ?? 1.0 / 3 }
+    public var showsSymmetries: Bool { sftImageSymmetries ?? false }
     public var namingShare: Double { pretrainNamingShare ?? 0 }
     public var keepsNamesWhole: Bool { wholeNameTokens ?? false }
     public var lookupShare: Double { pretrainLookupShare ?? 0 }

@@ -1,3 +1,4 @@
+import Domain
 import NeuralNet
 import Pipeline
 import Testing
@@ -80,5 +81,25 @@ struct SFTReplayTests {
         config.pretrainNamingShare = 1
         config.pretrainLookupShare = 0
         #expect(SFTStage.replayMix(corpus, config: config).lookup == 0, "nothing but naming: the visual questions alone")
+    }
+
+    /// SFT's symmetries touch only the trajectories' images at the front of a batch, show
+    /// every symmetry over many draws, and are off unless asked for.
+    @Test func symmetriesTurnOnlyTheTrajectoriesImages() throws {
+        let side = 2, size = 2 * 2 * 3
+        let batch = (0..<(3 * size)).map(Float.init)
+        var rng = SplitMix64(seed: 5, stream: "test")
+        var seen = Set<[Float]>()
+        for _ in 0..<200 {
+            let out = SFTStage.inSymmetries(batch, trajectories: 2, side: side, rng: &rng)
+            #expect(out.count == batch.count)
+            #expect(Array(out[(2 * size)...]) == Array(batch[(2 * size)...]), "the replayed image is left as it is")
+            let first = Array(out[0..<size])
+            #expect((0..<8).contains { PolicyImage.symmetry($0, of: Array(batch[0..<size]), side: side) == first })
+            seen.insert(first)
+        }
+        #expect(seen.count == 8, "all eight symmetries drawn")
+        #expect(try RunConfig.profile("smoke", arm: .skinR1).showsSymmetries == false)
+        #expect(try RunConfig.profile("smoke", arm: .skinR1).overriding(["sftImageSymmetries=true"]).showsSymmetries)
     }
 }

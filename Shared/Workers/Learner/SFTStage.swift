@@ -20,6 +20,22 @@ struct SFTStage: Sendable {
         var mergedSHA: String
     }
 
+    /// The batch's images with each of its first `trajectories` (the trajectories' own, not
+    /// the replayed ones) in one of the square's eight symmetries (`PolicyImage.symmetry`),
+    /// drawn anew every time a trajectory is seen, so that each exemplar shows its findings
+    /// up to eight ways.
+    static func inSymmetries(_ pixels: [Float], trajectories: Int, side: Int, rng: inout SplitMix64) -> [Float] {
+        let size = side * side * 3
+        var out = pixels
+        for row in 0..<trajectories {
+            let transform = Int(rng.next() % 8)
+            guard transform != 0 else { continue }
+            let range = (row * size)..<((row + 1) * size)
+            out.replaceSubrange(range, with: PolicyImage.symmetry(transform, of: Array(pixels[range]), side: side))
+        }
+        return out
+    }
+
     /// The base examples replayed beside a batch of `trajectories`: `RunConfig.sftReplayRatio`
     /// per trajectory, at least one unless the ratio is 0, drawn in the base's mix
     /// (`BaseModelBuilder.batch`). The base's own questions keep the
@@ -126,6 +142,7 @@ struct SFTStage: Sendable {
         }
         let (replay, replayNaming, replayLookup) = Self.replayMix(corpus, config: config)
         var replayRNG = SplitMix64(seed: config.seed, stream: "sft-replay")
+        var symmetryRNG = SplitMix64(seed: config.seed, stream: "sft-symmetry")
         // The trajectories' training sequences, encoded once for every epoch. A trajectory cut
         // to fit the context teaches reasoning that never reaches its answer.
         let sequences = items.map { codec.trainingSequence(prompt: $0.prompt, answer: $0.answer, reserve: reserve) }
@@ -186,7 +203,10 @@ struct SFTStage: Sendable {
                     encoding += replayed.map { codec.trainingSequence($0, reserve: reserve) }
                 }
                 let encoded = encoding
-                let pixels = try await images.batch(batch.map(\.imageSHA))
+                let read = try await images.batch(batch.map(\.imageSHA))
+                let pixels = config.showsSymmetries
+                    ? Self.inSymmetries(read, trajectories: picked.count, side: modelConfig.imageSize, rng: &symmetryRNG)
+                    : read
                 let lr = schedule.learningRate(at: step)
                 let dropoutSeed = rng.next()
                 let pad = tokenizer.pad
