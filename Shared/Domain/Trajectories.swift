@@ -159,6 +159,11 @@ public enum TrajectoryStyle: String, Codable, Sendable, CaseIterable {
     /// dozen tokens, so that a small policy's answer fits its context and the answer budget
     /// of RL and evaluation, and ends with its tags instead of being cut.
     case compact
+    /// Compact, with every conclusion reached through the diagnosis's top-level family
+    /// ("Benign melanocytic lesion, more precisely Blue nevus"): coarse to fine, as the
+    /// taxonomy orders them (METHOD.md 3.1), so that a policy that already tells the families
+    /// apart goes on from the family it names to the diagnosis within it.
+    case compactByFamily
 }
 
 /// Synthesises SFT trajectories of types 1-3 from textbook cases, rules and the DDx graph.
@@ -209,7 +214,7 @@ public struct TrajectorySynthesizer: Sendable {
         let completion = try completion(for: item.label, caseID: item.caseID)
         let thinking = switch style {
         case .full: [findings(rule), rule.text, context(rule), completion.text].compactMap { $0 }.joined(separator: " ")
-        case .compact: "\(shownFindings(item, rule)) These findings indicate \(completion.diagnosisName)."
+        case .compact, .compactByFamily: "\(shownFindings(item, rule)) These findings indicate \(concluded(completion))."
         }
         return Trajectory(id: Self.trajectoryID(.direct, caseID: item.caseID, seed: seed), type: .direct,
                           caseID: item.caseID, imageSHA: item.imageSHA, prompt: PromptText.trajectoryInstruction,
@@ -252,8 +257,8 @@ public struct TrajectorySynthesizer: Sendable {
                 "A look-alike to rule out is \(request.differentialName): \(request.differentialRule.text)",
                 rho, completion.text,
             ].compactMap { $0 }.joined(separator: " ")
-        case .compact:
-            "\(shownFindings(primary, request.primaryRule)) These findings indicate \(request.primaryName) rather than "
+        case .compact, .compactByFamily:
+            "\(shownFindings(primary, request.primaryRule)) These findings indicate \(concluded(completion)) rather than "
                 + "\(request.differentialName)\(wouldShow(request))."
         }
         return Trajectory(id: Self.trajectoryID(.differential, caseID: primary.caseID, seed: seed), type: .differential,
@@ -275,9 +280,9 @@ public struct TrajectorySynthesizer: Sendable {
                 "Revised diagnosis: \(request.differentialName). \(request.differentialRule.text)",
                 context(request.differentialRule), completion.text,
             ].compactMap { $0 }.joined(separator: " ")
-        case .compact:
+        case .compact, .compactByFamily:
             "It may look like \(request.primaryName)\(wouldShow(request)). \(shownFindings(truth, request.differentialRule)) "
-                + "So the diagnosis is \(request.differentialName)."
+                + "So the diagnosis is \(concluded(completion))."
         }
         return Trajectory(id: Self.trajectoryID(.revision, caseID: truth.caseID, seed: seed, salt: primary.caseID),
                           type: .revision, caseID: truth.caseID, imageSHA: truth.imageSHA,
@@ -354,6 +359,13 @@ public struct TrajectorySynthesizer: Sendable {
             ? PromptText.judging(trajectory.thinking, options: item.options, answer: item.correctLetter) : trajectory.thinking
         posed.target = PromptText.answer(thinking: thinking, letter: item.correctLetter, condition: condition)
         return posed
+    }
+
+    /// The name a compact conclusion gives: the diagnosis's, after its top-level family's in
+    /// `compactByFamily` (unless the diagnosis is a top-level family itself).
+    func concluded(_ completion: HierarchicalCompletion) -> String {
+        guard style == .compactByFamily, let family = completion.familyNames.first else { return completion.diagnosisName }
+        return "\(family), more precisely \(completion.diagnosisName)"
     }
 
     func context(_ rule: DiagnosticRule) -> String? {

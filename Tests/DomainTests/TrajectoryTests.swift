@@ -149,6 +149,33 @@ import Testing
         #expect(TextbookCase(caseID: "c", imageSHA: "i", label: "ak", rationale: seen[0]).observation == seen[0])
     }
 
+    /// `compactByFamily` reaches each conclusion through the diagnosis's top-level family;
+    /// everything else is the compact trajectory's, and a top-level family is named alone.
+    @Test func byFamilyConclusionsNameTheTopLevelFamilyFirst() async throws {
+        let knowledge = try Fixture.knowledge()
+        let compact = TrajectorySynthesizer(knowledge: knowledge, comparator: Failing(), style: .compact)
+        let byFamily = TrajectorySynthesizer(knowledge: knowledge, comparator: Failing(), style: .compactByFamily)
+        let ak = try #require(cases.first { $0.label == "ak" })
+        let plain = try await compact.synthesize(.direct, primary: ak, cases: cases, seed: 1)
+        let direct = try await byFamily.synthesize(.direct, primary: ak, cases: cases, seed: 1)
+        #expect(direct.thinking == plain.thinking.replacing(
+            "indicate Actinic keratosis.", with: "indicate Precancerous keratinocytic lesion, more precisely Actinic keratosis."))
+        #expect(direct.thinking != plain.thinking)
+        #expect(direct.target.split(separator: "</thinking>").last == plain.target.split(separator: "</thinking>").last,
+                "the same <diagnosis> line")
+        let differential = try await byFamily.synthesize(.differential, primary: ak, cases: cases, seed: 2)
+        #expect(differential.thinking.contains(
+            "These findings indicate Precancerous keratinocytic lesion, more precisely Actinic keratosis rather than "))
+        let revision = try await byFamily.synthesize(.revision, primary: ak, cases: cases, seed: 3)
+        let truth = try #require(knowledge.taxonomy.completion(for: revision.finalDiagnosis))
+        #expect(revision.thinking.hasSuffix(
+            "So the diagnosis is \(truth.familyNames[0]), more precisely \(truth.diagnosisName)."))
+        // A diagnosis that is itself a top-level family has no family to name first.
+        let family = try #require(knowledge.taxonomy.completion(for: "mel_benign"))
+        #expect(byFamily.concluded(family) == "Benign melanocytic lesion")
+        #expect(compact.concluded(truth) == truth.diagnosisName)
+    }
+
     @Test func aPosedTrajectoryAnswersItsQuestionForTheFullReward() async throws {
         let knowledge = try Fixture.knowledge()
         let compact = TrajectorySynthesizer(knowledge: knowledge, style: .compact)
