@@ -149,6 +149,7 @@ struct SFTStage: Sendable {
         let cut = sequences.filter { $0.tokens.last != tokenizer.eos }
         // Answers longer than the RL and evaluation budget are cut there too.
         let answerLengths = items.map { codec.answerTokens($0.answer, promptLength: 0).count }.sorted()
+        let overBudget = answerLengths.filter { $0 > config.maxNewTokens }.count
         // Prompts longer than the room left by the answer budget lose their beginning.
         let promptLengths = items.map { tokenizer.encode($0.prompt).count }
         let promptRoom = codec.promptRoom(reserve: reserve)
@@ -160,9 +161,15 @@ struct SFTStage: Sendable {
             "sft.positions.max": "\(lengths.percentileOfSorted(100))",
             "answer.tokens.median": "\(answerLengths.percentileOfSorted(50))",
             "answer.tokens.max": "\(answerLengths.percentileOfSorted(100))",
-            "answer.over_budget": "\(answerLengths.filter { $0 > config.maxNewTokens }.count)",
+            "answer.over_budget": "\(overBudget)",
             "answer.budget": "\(config.maxNewTokens)",
             "prompt.tokens.max": "\(promptLengths.max() ?? 0)", "prompt.room": "\(promptRoom)", "prompt.cut": "\(promptsCut)"])
+        if overBudget > 0 {
+            logger.warning("SFT answers longer than the answer budget of RL and evaluation: there they are cut before their tags close", metadata: [
+                "answer.over_budget": "\(overBudget)", "sft.examples": "\(items.count)", "answer.budget": "\(config.maxNewTokens)",
+                "answer.tokens.max": "\(answerLengths.percentileOfSorted(100))",
+                "hint": "raise maxNewTokens or shorten the trajectories"])
+        }
         if promptsCut > 0 {
             logger.warning("prompts longer than the room the answer budget leaves lose their beginning", metadata: [
                 "prompt.cut": "\(promptsCut)", "sft.examples": "\(items.count)", "prompt.room": "\(promptRoom)",
