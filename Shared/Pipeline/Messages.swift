@@ -51,12 +51,17 @@ public struct RolloutAnswer: Codable, Sendable, Equatable {
     public var behaviourLogProbs: [Float]
     /// Whether the answer ended with end-of-sequence (false: cut at the length limit).
     public var finished: Bool
+    /// log pi_ref(y_t) of the sampled tokens under the base named by the group's
+    /// `referenceSHA`, when the worker computed them (`RunConfig.referenceOnWorkers`).
+    public var referenceLogProbs: [Float]?
 
-    public init(tokens: [Int32], text: String, behaviourLogProbs: [Float], finished: Bool) {
+    public init(tokens: [Int32], text: String, behaviourLogProbs: [Float], finished: Bool,
+                referenceLogProbs: [Float]? = nil) {
         self.tokens = tokens
         self.text = text
         self.behaviourLogProbs = behaviourLogProbs
         self.finished = finished
+        self.referenceLogProbs = referenceLogProbs
     }
 }
 
@@ -70,6 +75,9 @@ public struct RolloutGroupMessage: Codable, Sendable, Equatable {
     public var learnerIncarnation: String
     /// sha256 of the adapter the worker sampled with (nil: the base alone).
     public var adapterSHA: String?
+    /// sha256 of the base (the GRPO reference) the answers' `referenceLogProbs` come from;
+    /// nil when the worker did not compute them.
+    public var referenceSHA: String?
     public var workerID: String
     /// The admission ticket this group was sampled under.
     public var ticket: Int
@@ -77,8 +85,8 @@ public struct RolloutGroupMessage: Codable, Sendable, Equatable {
     public var sampleMilliseconds: Double
 
     public init(groupID: String, prompt: RLPromptMessage, promptTokens: [Int32], answers: [RolloutAnswer],
-                policyVersion: Int, learnerIncarnation: String, adapterSHA: String?, workerID: String, ticket: Int,
-                sampledAt: Date, sampleMilliseconds: Double) {
+                policyVersion: Int, learnerIncarnation: String, adapterSHA: String?, referenceSHA: String? = nil,
+                workerID: String, ticket: Int, sampledAt: Date, sampleMilliseconds: Double) {
         self.groupID = groupID
         self.prompt = prompt
         self.promptTokens = promptTokens
@@ -86,6 +94,7 @@ public struct RolloutGroupMessage: Codable, Sendable, Equatable {
         self.policyVersion = policyVersion
         self.learnerIncarnation = learnerIncarnation
         self.adapterSHA = adapterSHA
+        self.referenceSHA = referenceSHA
         self.workerID = workerID
         self.ticket = ticket
         self.sampledAt = sampledAt

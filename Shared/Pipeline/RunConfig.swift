@@ -113,6 +113,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var namingFormat: BaseQuestionFormat { pretrainNamingFormat ?? .plain }
     public var imageRateShare: Double { pretrainImageRateShare ?? 1 }
     public var minP: Double { samplingMinP ?? 0 }
+    public var referenceOnWorkers: Bool { workerReferenceLogProbs ?? false }
 
     // GRPO (METHOD.md 6.2, 6.3).
     public var rlSteps: Int
@@ -131,6 +132,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var behaviourWeightCap: Double
     public var skipZeroVariance: Bool
     public var promptEpochs: Int
+    /// Whether rollout workers compute each answer's reference log-probabilities (the base
+    /// without adapter is the reference, and every worker holds it) and send them with the
+    /// group, so that the learner, the one process that cannot scale, skips that forward
+    /// pass; nil in older runs: no, the learner computes them.
+    public var workerReferenceLogProbs: Bool?
 
     // Bookkeeping.
     public var checkpointEvery: Int
@@ -157,6 +163,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         // evaluation ask for (METHOD.md 3.4) instead of reasoning that is cut off.
         config.trajectoryStyle = .compact
         config.posedTrajectories = true
+        config.workerReferenceLogProbs = true
         switch name {
         case "smoke":
             break

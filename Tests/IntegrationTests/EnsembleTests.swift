@@ -81,6 +81,12 @@ struct EnsembleTests {
         let used = try await count(client, "SELECT count(*)::int8 AS n FROM rollout_groups WHERE run_id = \(runID) AND used_at_step IS NOT NULL")
         let perSteps = try await count(client, "SELECT coalesce(sum(groups), 0)::int8 AS n FROM learner_steps WHERE run_id = \(runID) AND stage = 'rl'")
         #expect(used > 0 && used == perSteps, "groups marked used (\(used)) equal the groups the steps report (\(perSteps))")
+        // The profiles have the workers compute the reference log-probabilities: the learner
+        // took them for answers instead of running its reference (its heartbeat counter).
+        #expect(try await count(client, """
+            SELECT coalesce(max((counters->>'rl.reference_from_workers')::int8), 0) AS n
+            FROM service_heartbeats WHERE service = 'learner'
+            """) > 0, "the learner used reference log-probabilities computed by the rollout workers")
         // Evaluation tables complete: base, SFT and the final version on every suite.
         let finalVersion = try await count(client, "SELECT (detail->>'version')::int8 AS n FROM run_milestones WHERE run_id = \(runID) AND name = 'training_done'")
         for version in [0, 1, finalVersion] {

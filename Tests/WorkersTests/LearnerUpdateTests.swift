@@ -20,10 +20,29 @@ struct LearnerUpdateTests {
         return rows
     }
 
-    static func run(chunk: Int, aggregation: LossAggregation) throws -> GRPOUpdate.Result {
+    /// How the rows' reference log-probabilities reach the step.
+    enum WorkerReference { case none, computed, wrong }
+
+    static func run(chunk: Int, aggregation: LossAggregation, workerReference: WorkerReference = .none) throws -> GRPOUpdate.Result {
         let config = ModelConfig.micro(vocabSize: 300)
         let base = try PolicyModel(config: config, seed: 5)
         let reference = try base.clone()
+        var rows = try rows(vocab: 300)
+        if workerReference != .none {
+            // What a rollout worker sends: its own copy of the base, teacher-forced on the answers.
+            let workerCopy = try base.clone()
+            let computed = try RolloutWorker.responseLogProbs(
+                workerCopy, images: rows.flatMap(\.image), prompts: rows.map { Array($0.tokens[..<$0.responseStart]) },
+                answers: rows.map { Array($0.tokens[$0.responseStart...]) })
+            for i in rows.indices {
+                var answer = RolloutAnswer(tokens: Array(rows[i].tokens[rows[i].responseStart...]), text: "",
+                                           behaviourLogProbs: rows[i].behaviourLogProbs, finished: true)
+                answer.referenceLogProbs = workerReference == .computed ? computed[i] : computed[i].map { $0 - 1 }
+                rows[i] = try GRPOBatchRow(image: rows[i].image, prompt: Array(rows[i].tokens[..<rows[i].responseStart]),
+                                           answer: answer, advantage: rows[i].advantage, capacity: 28,
+                                           groupID: rows[i].groupID, referenceFromWorker: true)
+            }
+        }
         // A non-zero adapter, so that the policy differs from the reference (KL > 0).
         let adapter = try LoRAAdapter(modelConfig: config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 9)
         for i in 0..<adapter.parameterCount { adapter.params[i] += Float((i * 37) % 13 - 6) * 0.01 }
@@ -31,7 +50,7 @@ struct LearnerUpdateTests {
         let settings = GRPOSettings(objective: .decoupled, aggregation: aggregation, clipEpsilon: 0.2, klBeta: 0.04,
                                     behaviourWeightCap: 2.0)
         return try GRPOUpdate.step(policy: base, reference: reference, optimizer: AdamW(layout: adapter.layout),
-                                   rows: try rows(vocab: 300), settings: settings, chunk: chunk, dropoutSeed: nil,
+                                   rows: rows, settings: settings, chunk: chunk, dropoutSeed: nil,
                                    learningRate: 1e-3, maxNorm: 1e6)
     }
 
@@ -46,6 +65,42 @@ struct LearnerUpdateTests {
             #expect(abs(split.statistics.klMean - whole.statistics.klMean) < 1e-7)
         }
         #expect(whole.gradNorm > 0 && whole.statistics.klMean > 0)
+    }
+
+    /// Reference log-probabilities a worker computed with its copy of the base give the step
+    /// the learner would have taken computing them itself, and the step does use them: off
+    /// by one nat each, they change the KL term.
+    @Test func referenceLogProbsFromWorkersGiveTheLearnersOwnStep() throws {
+        let own = try Self.run(chunk: 4, aggregation: .sequenceMean)
+        let brought = try Self.run(chunk: 4, aggregation: .sequenceMean, workerReference: .computed)
+        #expect(own.referenceFromWorkers == 0 && brought.referenceFromWorkers == 6)
+        #expect(abs(brought.loss - own.loss) < 1e-6, "loss \(brought.loss) vs \(own.loss)")
+        #expect(abs(brought.statistics.klMean - own.statistics.klMean) < 1e-6,
+                "KL \(brought.statistics.klMean) vs \(own.statistics.klMean)")
+        #expect(abs(brought.gradNorm - own.gradNorm) <= 1e-4 * max(1, own.gradNorm))
+        let wrong = try Self.run(chunk: 4, aggregation: .sequenceMean, workerReference: .wrong)
+        #expect(wrong.referenceFromWorkers == 6)
+        #expect(abs(wrong.statistics.klMean - own.statistics.klMean) > 0.1,
+                "KL \(wrong.statistics.klMean) with shifted reference vs \(own.statistics.klMean)")
+    }
+
+    /// A row keeps a worker's reference log-probabilities only when the group names the
+    /// learner's reference and they cover the answer's kept tokens; they are cut with it.
+    @Test func rowsKeepWorkersReferenceOnlyWhenItFits() throws {
+        let image = [Float](repeating: 0, count: 8 * 8 * 3)
+        let answer = RolloutAnswer(tokens: [5, 6, 7, 8], text: "", behaviourLogProbs: [-1, -1, -1, -1], finished: true,
+                                   referenceLogProbs: [-2, -3, -4, -5])
+        let cut = try GRPOBatchRow(image: image, prompt: [1, 2], answer: answer, advantage: 1, capacity: 5,
+                                   groupID: "g", referenceFromWorker: true)
+        #expect(cut.referenceLogProbs == [-2, -3, -4], "cut with the answer to the 3 tokens that fit")
+        let otherBase = try GRPOBatchRow(image: image, prompt: [1, 2], answer: answer, advantage: 1, capacity: 28,
+                                         groupID: "g", referenceFromWorker: false)
+        #expect(otherBase.referenceLogProbs == nil)
+        var short = answer
+        short.referenceLogProbs = [-2, -3]
+        let tooShort = try GRPOBatchRow(image: image, prompt: [1, 2], answer: short, advantage: 1, capacity: 28,
+                                        groupID: "g", referenceFromWorker: true)
+        #expect(tooShort.referenceLogProbs == nil, "two values for four tokens: the learner computes them")
     }
 }
 

@@ -273,10 +273,11 @@ struct GRPOStage: Sendable {
             guard scored.advantages.count == rollout.answers.count else {
                 throw LearnerError("scored group \(rollout.groupID): \(scored.advantages.count) advantages for \(rollout.answers.count) answers")
             }
+            let sameReference = rollout.referenceSHA == state.baseSHA
             for (answer, advantage) in zip(rollout.answers, scored.advantages) {
                 rows.append(try GRPOBatchRow(image: pixels, prompt: rollout.promptTokens, answer: answer,
                                              advantage: advantage, capacity: modelConfig.textCapacity,
-                                             groupID: rollout.groupID))
+                                             groupID: rollout.groupID, referenceFromWorker: sameReference))
             }
         }
         let settings = GRPOSettings(
@@ -335,11 +336,13 @@ struct GRPOStage: Sendable {
         try await publisher.send(versionMessage)
         worker.counters?.add("rl.steps")
         worker.counters?.add("rl.groups", Int64(g.groups.count))
+        worker.counters?.add("rl.reference_from_workers", Int64(result.referenceFromWorkers))
         worker.logger.info("GRPO step", metadata: [
             "step": "\(state.step)", "version": "\(state.version)", "loss": "\(result.loss)",
             "reward.mean": "\(metrics.rewardMean ?? 0)", "kl": "\(result.statistics.klMean)",
             "lag.max": "\(lags?.max ?? 0)", "dropped.stale": "\(g.stale.count)", "from.version": "\(learnerVersionBefore)",
             "adapter.sha": "\(adapterSHA.prefix(12))", "wait.fraction": "\(metrics.waitFraction)",
+            "compute.s": "\(computeSeconds)", "reference.from_workers": "\(result.referenceFromWorkers)/\(rows.count)",
         ])
         return RLStepReport(step: state.step, version: state.version, groupIDs: used.map(\.group.groupID),
                             droppedStale: g.stale.map(\.group.groupID), metrics: metrics,

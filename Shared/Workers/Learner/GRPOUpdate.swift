@@ -10,12 +10,18 @@ struct GRPOBatchRow: Sendable {
     /// Index in `tokens` where the answer starts.
     var responseStart: Int
     var behaviourLogProbs: [Float]
+    /// log pi_ref of the answer's tokens as a rollout worker computed them; nil: the
+    /// learner computes them.
+    var referenceLogProbs: [Float]?
     var advantage: Double
     var groupID: String
 
     /// The answer is cut (with its behaviour log-probabilities) so the sequence fits the
-    /// model's text capacity.
-    init(image: [Float], prompt: [Int32], answer: RolloutAnswer, advantage: Double, capacity: Int, groupID: String) throws {
+    /// model's text capacity. `referenceFromWorker`: whether the answer's reference
+    /// log-probabilities were computed with the learner's own reference (the group names
+    /// the same base); those are kept when they cover the kept tokens.
+    init(image: [Float], prompt: [Int32], answer: RolloutAnswer, advantage: Double, capacity: Int, groupID: String,
+         referenceFromWorker: Bool = false) throws {
         guard answer.tokens.count == answer.behaviourLogProbs.count else {
             throw LearnerError("group \(groupID): an answer has \(answer.tokens.count) tokens but \(answer.behaviourLogProbs.count) behaviour log-probabilities")
         }
@@ -28,6 +34,9 @@ struct GRPOBatchRow: Sendable {
         self.tokens = prompt + answer.tokens.prefix(kept)
         self.responseStart = prompt.count
         self.behaviourLogProbs = Array(answer.behaviourLogProbs.prefix(kept))
+        if referenceFromWorker, let reference = answer.referenceLogProbs, reference.count >= kept {
+            self.referenceLogProbs = Array(reference.prefix(kept))
+        }
         self.advantage = advantage
         self.groupID = groupID
     }
@@ -50,10 +59,13 @@ enum GRPOUpdate {
         var statistics: Statistics
         var gradNorm: Float
         var tokens: Int
+        /// Answers whose reference log-probabilities came with the rollout (not computed here).
+        var referenceFromWorkers: Int
     }
 
     /// Legend: B rows per chunk, T the chunk's padded length. Pass 1 computes log pi_ref
-    /// (reference model, no adapter) and, when LoRA dropout is on, log pi_prox (the current
+    /// (reference model, no adapter; skipped for a chunk whose rows all brought theirs from
+    /// the rollout worker) and, when LoRA dropout is on, log pi_prox (the current
     /// weights, no dropout, no gradient). Pass 2 runs the policy with gradient per chunk,
     /// evaluates the objective on the chunk, scales the chunk's loss and gradients by its
     /// share of the whole batch (so the sum equals the batch objective under either
@@ -79,9 +91,16 @@ enum GRPOUpdate {
         // Pass 1: reference (and proximal) log-probabilities, no gradient.
         var referenceLP: [[[Float]]] = []
         var proximalLP: [[[Float]]?] = []
+        var fromWorkers = 0
         for rows in chunks {
             let b = try batch(rows)
-            referenceLP.append(responses(try reference.logProbs(b), rows, length: b.length))
+            let brought = rows.compactMap(\.referenceLogProbs)
+            if brought.count == rows.count {
+                referenceLP.append(brought)
+                fromWorkers += rows.count
+            } else {
+                referenceLP.append(responses(try reference.logProbs(b), rows, length: b.length))
+            }
             proximalLP.append(dropoutSeed != nil ? responses(try policy.logProbs(b), rows, length: b.length) : nil)
         }
 
@@ -122,6 +141,6 @@ enum GRPOUpdate {
         optimizer.step(params: trainable.params, grads: trainable.grads, learningRate: learningRate)
         let stats = Statistics(clipFraction: clipped / totalTokens, klMean: kl / totalTokens,
                                    ratioMean: ratio / totalTokens, truncatedWeightFraction: truncated / totalTokens)
-        return Result(loss: loss, statistics: stats, gradNorm: norm, tokens: tokens)
+        return Result(loss: loss, statistics: stats, gradNorm: norm, tokens: tokens, referenceFromWorkers: fromWorkers)
     }
 }

@@ -117,6 +117,9 @@ public final class RolloutWorker: Sendable {
     private struct Policy: Sendable {
         var published: PublishedPolicy
         var model: PolicyModel
+        /// The base without adapter (the GRPO reference), when the run has workers compute
+        /// the reference log-probabilities.
+        var reference: PolicyModel?
         var tokenizer: BPETokenizer
         /// Case images at the model's side, decoded once per base.
         var images: ImageCache
@@ -243,15 +246,22 @@ public final class RolloutWorker: Sendable {
         let model: PolicyModel
         let tokenizer: BPETokenizer
         let images: ImageCache
+        let reference: PolicyModel?
         if let base = next.base {
             model = base.model
             tokenizer = base.tokenizer
             images = ImageCache(blobs: BlobStore(client: client), side: base.model.config.imageSize)
+            reference = record.config.referenceOnWorkers ? try await executor.run {
+                let copy = try model.clone()
+                copy.detachAdapter()
+                return copy
+            } : nil
             follower.baseTaken(version: next.published.version)
         } else if let old {
             model = old.model
             tokenizer = old.tokenizer
             images = old.images
+            reference = old.reference
         } else {
             throw RolloutWorkerError("version \(next.published.version) came without a base and no base is loaded")
         }
@@ -266,7 +276,7 @@ public final class RolloutWorker: Sendable {
             "policy.adapter": "\(next.published.adapterSHA.map { String($0.prefix(12)) } ?? "none")",
             "learner.incarnation": "\(next.published.learnerIncarnation)",
         ])
-        return Policy(published: next.published, model: model, tokenizer: tokenizer, images: images)
+        return Policy(published: next.published, model: model, reference: reference, tokenizer: tokenizer, images: images)
     }
 
     /// Decodes fetched prompts; dead-letters what cannot be read, marks other runs' prompts
@@ -370,23 +380,41 @@ public final class RolloutWorker: Sendable {
         let options = SamplingOptions(maxNewTokens: config.maxNewTokens, temperature: Float(config.temperature),
                                       seed: Self.samplingSeed(runSeed: config.seed, groupIDs: groupIDs),
                                       stopToken: policy.tokenizer.eos, minP: Float(config.minP))
-        let model = policy.model, tokenizer = policy.tokenizer, batchImages = images, batchRows = rows
+        let model = policy.model, reference = policy.reference, tokenizer = policy.tokenizer
+        let batchImages = images, batchRows = rows
         let sampledAt = Date()
         let started = ContinuousClock.now
-        let samples = try await executor.run {
-            try model.generate(images: batchImages, prompts: batchRows, options: options, tokenizer: tokenizer)
+        let (samples, referenceLogProbs) = try await executor.run {
+            let samples = try model.generate(images: batchImages, prompts: batchRows, options: options, tokenizer: tokenizer)
+            let referenceLogProbs = try reference.map {
+                try Self.responseLogProbs($0, images: batchImages, prompts: batchRows, answers: samples.map(\.tokens))
+            }
+            return (samples, referenceLogProbs)
         }
         let elapsed = PolicyFollower.milliseconds(ContinuousClock.now - started)
         return prompts.indices.map { p in
-            let answers = samples[(p * k)..<((p + 1) * k)].map {
-                RolloutAnswer(tokens: $0.tokens, text: $0.text, behaviourLogProbs: $0.logProbs, finished: $0.stopped)
+            let answers = ((p * k)..<((p + 1) * k)).map { r in
+                RolloutAnswer(tokens: samples[r].tokens, text: samples[r].text, behaviourLogProbs: samples[r].logProbs,
+                              finished: samples[r].stopped, referenceLogProbs: referenceLogProbs?[r])
             }
             return RolloutGroupMessage(
                 groupID: groupIDs[p], prompt: prompts[p], promptTokens: promptTokens[p], answers: answers,
                 policyVersion: policy.published.version, learnerIncarnation: policy.published.learnerIncarnation,
-                adapterSHA: policy.published.adapterSHA, workerID: settings.workerID, ticket: tickets[p],
-                sampledAt: sampledAt, sampleMilliseconds: elapsed)
+                adapterSHA: policy.published.adapterSHA,
+                referenceSHA: referenceLogProbs == nil ? nil : policy.published.baseSHA,
+                workerID: settings.workerID, ticket: tickets[p], sampledAt: sampledAt, sampleMilliseconds: elapsed)
         }
+    }
+
+    /// log pi_ref of each answer's tokens, teacher-forced after its prompt and image in one
+    /// batch (the learner's KL term, METHOD.md 6.2). Rows are cut to the model's text
+    /// capacity as the learner cuts them, so what is sent is what the learner would compute.
+    static func responseLogProbs(_ reference: PolicyModel, images: [Float], prompts: [[Int32]],
+                                 answers: [[Int32]]) throws -> [[Float]] {
+        let capacity = reference.config.textCapacity
+        let sequences = zip(prompts, answers).map { Array(($0 + $1).prefix(capacity)) }
+        let all = try reference.sequenceLogProbs(images: images, sequences: sequences)
+        return zip(prompts, all).map { prompt, lp in Array(lp.dropFirst(prompt.count)) }
     }
 
     /// One row per group (a redelivered group changes nothing).
