@@ -101,6 +101,11 @@ struct LearnerUpdateTests {
         let tooShort = try GRPOBatchRow(image: image, prompt: [1, 2], answer: short, advantage: 1, capacity: 28,
                                         groupID: "g", referenceFromWorker: true)
         #expect(tooShort.referenceLogProbs == nil, "two values for four tokens: the learner computes them")
+        var impossible = answer
+        impossible.referenceLogProbs = [-2, .nan, 0.5, -1]
+        let bad = try GRPOBatchRow(image: image, prompt: [1, 2], answer: impossible, advantage: 1, capacity: 28,
+                                   groupID: "g", referenceFromWorker: true)
+        #expect(bad.referenceLogProbs == nil, "NaN and a positive log-probability: the learner computes them")
     }
 }
 

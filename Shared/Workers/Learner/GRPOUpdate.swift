@@ -35,7 +35,9 @@ struct GRPOBatchRow: Sendable {
         self.responseStart = prompt.count
         self.behaviourLogProbs = Array(answer.behaviourLogProbs.prefix(kept))
         if referenceFromWorker, let reference = answer.referenceLogProbs, reference.count >= kept {
-            self.referenceLogProbs = Array(reference.prefix(kept))
+            let kept = Array(reference.prefix(kept))
+            // Values no model can give are not trusted: the learner computes them instead.
+            if kept.allSatisfy({ $0.isFinite && $0 <= 0 }) { self.referenceLogProbs = kept }
         }
         self.advantage = advantage
         self.groupID = groupID

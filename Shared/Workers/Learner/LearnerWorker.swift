@@ -31,7 +31,7 @@ public struct LearnerOptions: Sendable {
 
     public init(incarnation: String = "learner-" + UUID().uuidString.lowercased().prefix(8),
                 pollWait: Duration = .milliseconds(200), maxTokenizerTexts: Int = 4000, maxVisualCases: Int = 1500,
-                maxGradNorm: Float = 1.0, sessionTimeout: Duration = .seconds(10), haltAfterRLSteps: Int? = nil) {
+                maxGradNorm: Float = 1.0, sessionTimeout: Duration = GroupMembership.sessionTimeout, haltAfterRLSteps: Int? = nil) {
         self.sessionTimeout = sessionTimeout
         self.incarnation = incarnation
         self.pollWait = pollWait
@@ -98,8 +98,7 @@ public final class LearnerWorker: Sendable {
 
     /// The consumer settings of one of the learner's groups.
     func consumerConfiguration(role: String) -> KafkaConsumerConfiguration {
-        KafkaConsumerConfiguration(groupID: "skinr1.\(run.id).\(role)", sessionTimeout: options.sessionTimeout,
-                                   heartbeatInterval: min(.seconds(1), options.sessionTimeout / 3))
+        GroupMembership.consumer(groupID: "skinr1.\(run.id).\(role)", sessionTimeout: options.sessionTimeout)
     }
 
     /// Waits for a milestone of the run; nil when a graceful shutdown comes first.

@@ -135,8 +135,8 @@ public final class RolloutWorker: Sendable {
             // the small prefetch buffer is full; the long poll interval keeps it in the group
             // through such waits (the learner's steps end them), while the session timeout
             // still notices a dead process.
-            consumer: KafkaConsumerConfiguration(groupID: Self.consumerGroup(runID: record.id),
-                                                 maxPollInterval: .seconds(1800), bufferCapacity: settings.prefetch),
+            consumer: GroupMembership.consumer(groupID: Self.consumerGroup(runID: record.id),
+                                              maxPollInterval: .seconds(1800), bufferCapacity: settings.prefetch),
             topics: [PipelineTopics.prompts.name], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)

@@ -71,7 +71,7 @@ public final class ScoringWorker: Sendable {
     public func run() async throws {
         let consumer = try KafkaConsumer(
             configuration: kafka,
-            consumer: KafkaConsumerConfiguration(groupID: Self.consumerGroup(runID: runID)),
+            consumer: GroupMembership.consumer(groupID: Self.consumerGroup(runID: runID)),
             topics: [PipelineTopics.rollouts.name], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)
