@@ -21,7 +21,13 @@ struct AblationCommand: AsyncParsableCommand {
 
     @OptionGroup var options: RunOptions
 
-    func validate() throws { try options.check() }
+    @Option(help: "Run both arms this many times (same seed, base and SFT; RL differs with the timing of the asynchronous pipeline) and print how far each model's accuracy moves between repeats.")
+    var repeats: Int = 1
+
+    func validate() throws {
+        try options.check()
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
+    }
 
     func run() async throws {
         LoggingSetup.bootstrap(format: .human, level: .info)
@@ -32,17 +38,27 @@ struct AblationCommand: AsyncParsableCommand {
             let first = try options.config(arm: .skinR1)
             try await ensemble.prepareData(seed: first.seed, scale: CorpusScale(rawValue: first.dataScale) ?? .small)
             let driver = RunDriver(ensemble: ensemble, options: options, signals: signals)
-            var runIDs: [String] = []
-            for arm in [RunArm.skinR1, .rlOnly] {
-                let outcome = try await driver.run(try options.config(arm: arm))
-                guard outcome == .finished else {
-                    try await ensemble.tearDown()
-                    throw ExitCode(outcome == .interrupted ? 130 : 3)
+            var repeated: [[EvaluationResultRow]] = []
+            for index in 1...repeats {
+                var runIDs: [String] = []
+                for arm in [RunArm.skinR1, .rlOnly] {
+                    let outcome = try await driver.run(try options.config(arm: arm))
+                    guard outcome == .finished else {
+                        try await ensemble.tearDown()
+                        throw ExitCode(outcome == .interrupted ? 130 : 3)
+                    }
+                    runIDs.append(outcome.runID)
                 }
-                runIDs.append(outcome.runID)
+                let rows = try await EvaluationTable.load(runIDs: runIDs, on: ensemble.client)
+                repeated.append(rows)
+                let which = repeats > 1 ? ", repeat \(index) of \(repeats)" : ""
+                Console.line("\n== ablation (\(options.profile)\(which)): base, SFT, RL without SFT, Skin-R1 at checkpoints")
+                Console.line(EvaluationTable.render(rows))
             }
-            Console.line("\n== ablation (\(options.profile)): base, SFT, RL without SFT, Skin-R1 at checkpoints")
-            Console.line(EvaluationTable.render(try await EvaluationTable.load(runIDs: runIDs, on: ensemble.client)))
+            if repeats > 1 {
+                Console.line("\n== ablation (\(options.profile)): spread over \(repeats) repeats")
+                Console.line(EvaluationTable.spread(repeated))
+            }
             try await ensemble.tearDown()
         } catch {
             try? await ensemble.tearDown()

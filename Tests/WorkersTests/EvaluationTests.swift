@@ -146,6 +146,31 @@ struct EvaluationMetricTests {
         #expect(text.contains("Format failures") && text.contains("0.1000") && text.contains("0.2500"))
         #expect(EvaluationTable.render([]) == "no evaluation results yet")
     }
+
+    /// Repeats of an ablation: per model, the mean and sample standard deviation of the
+    /// in-distribution average over the repeats that have it.
+    @Test func spreadOverRepeatsGivesMeanAndSampleDeviation() {
+        func rows(run: String, arm: RunArm, version: Int, stage: String, step: Int, d1: Double, d2: Double) -> [EvaluationResultRow] {
+            [("d1", d1), ("d2", d2)].map { dataset, value in
+                EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "disease",
+                                    datasetID: dataset, metric: "accuracy", value: value, items: 10)
+            } + [EvaluationResultRow(runID: run, arm: arm, version: version, stage: stage, step: step, suite: "ood",
+                                     datasetID: "all", metric: "accuracy", value: d1, items: 10)]
+        }
+        let first = rows(run: "s1", arm: .skinR1, version: 0, stage: "base", step: 0, d1: 0.2, d2: 0.4)
+            + rows(run: "s1", arm: .skinR1, version: 6, stage: "rl", step: 4, d1: 0.2, d2: 0.2)
+        let second = rows(run: "s2", arm: .skinR1, version: 0, stage: "base", step: 0, d1: 0.2, d2: 0.4)
+            + rows(run: "s2", arm: .skinR1, version: 6, stage: "rl", step: 4, d1: 0.4, d2: 0.4)
+            + rows(run: "r2", arm: .rlOnly, version: 5, stage: "rl", step: 4, d1: 0.5, d2: 0.5)
+        let lines = EvaluationTable.spread([first, second]).split(separator: "\n").map(String.init)
+        #expect(lines.first == "In-distribution disease accuracy over 2 repeats (sd: sample standard deviation)")
+        let cells = { (label: String) in lines.first { $0.hasPrefix(label) }?.split(separator: " ").map(String.init) ?? [] }
+        #expect(cells("Base").suffix(7) == ["2", "0.3000", "0.0000", "0.3000", "0.3000", "0.2000", "-"])
+        // Skin-R1 step 4: averages 0.2 and 0.4, mean 0.3, sample sd sqrt(0.02) = 0.1414.
+        #expect(cells("Skin-R1 step 4").suffix(7) == ["2", "0.3000", "0.1414", "0.2000", "0.4000", "0.3000", "-"])
+        #expect(cells("RL-only step 4").suffix(7) == ["1", "0.5000", "-", "0.5000", "0.5000", "0.5000", "-"])
+        #expect(EvaluationTable.spread([[]]) == "no evaluation results yet")
+    }
 }
 
 @Suite("Evaluator end to end with the micro policy", .timeLimit(.minutes(6)))

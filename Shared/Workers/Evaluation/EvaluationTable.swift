@@ -118,6 +118,42 @@ public enum EvaluationTable {
             + "\n\nDisease answers: does the choice follow the reasoning? (all in-distribution items)\n" + grid(third)
     }
 
+    /// How much each model's figures move between repeats of an experiment (each element of
+    /// `repeats` is one repeat's rows, its arms together): per model line, the number of
+    /// repeats that have it, the mean, sample standard deviation, least and greatest of the
+    /// in-distribution average, and the means of OOD and lesion-condition accuracy.
+    public static func spread(_ repeats: [[EvaluationResultRow]]) -> String {
+        let disease = EvaluationSuite.disease.rawValue, pooled = EvaluationMetrics.pooled
+        var order: [String] = []
+        var averages: [String: [Double]] = [:], ood: [String: [Double]] = [:], condition: [String: [Double]] = [:]
+        for rows in repeats {
+            let datasets = Set(rows.filter { $0.suite == disease && $0.datasetID != pooled }.map(\.datasetID)).sorted()
+            for line in lines(rows) {
+                guard let average = line.diseaseAverage(datasets) else { continue }
+                if averages[line.label] == nil { order.append(line.label) }
+                averages[line.label, default: []].append(average)
+                if let v = line.value(EvaluationSuite.ood.rawValue, pooled, .accuracy) { ood[line.label, default: []].append(v) }
+                if let v = line.value(EvaluationSuite.lesionCondition.rawValue, pooled, .accuracy) {
+                    condition[line.label, default: []].append(v)
+                }
+            }
+        }
+        guard !order.isEmpty else { return "no evaluation results yet" }
+        func meanOf(_ xs: [Double]?) -> Double? {
+            guard let xs, !xs.isEmpty else { return nil }
+            return xs.reduce(0, +) / Double(xs.count)
+        }
+        var cells = [["Model", "Runs", "Average: mean", "sd", "min", "max", "OOD mean", "Condition acc mean"]]
+        for label in order {
+            let xs = averages[label]!
+            let m = meanOf(xs)!
+            let sd = xs.count > 1 ? (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot() : nil
+            cells.append([label, "\(xs.count)", format(m), format(sd), format(xs.min()), format(xs.max()),
+                          format(meanOf(ood[label])), format(meanOf(condition[label]))])
+        }
+        return "In-distribution disease accuracy over \(repeats.count) repeats (sd: sample standard deviation)\n" + grid(cells)
+    }
+
     /// Reads the results of the runs named (in that order of precedence for shared lines).
     public static func load(runIDs: [String], on client: PostgresClient) async throws -> [EvaluationResultRow] {
         let rows = try await client.query("""
