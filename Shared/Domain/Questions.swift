@@ -107,6 +107,13 @@ public struct QuestionItem: Codable, Sendable, Equatable {
     public var letters: [String] { options.map(\.letter) }
     public func option(_ letter: String) -> QuestionOption? { options.first { $0.letter == letter } }
 
+    /// The same item asked for another purpose (an evaluation-shaped item as an RL prompt).
+    public func asked(for purpose: QuestionPurpose) -> QuestionItem {
+        var item = self
+        item.purpose = purpose
+        return item
+    }
+
     /// This item with its correct option moved to position `index` (it swaps places with the
     /// option there); letters, prompt and correct letter follow, every option keeps its
     /// node, path index and reward. Lesion-condition items keep their fixed order (METHOD 4).

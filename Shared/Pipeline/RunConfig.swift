@@ -114,6 +114,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var imageRateShare: Double { pretrainImageRateShare ?? 1 }
     public var minP: Double { samplingMinP ?? 0 }
     public var referenceOnWorkers: Bool { workerReferenceLogProbs ?? false }
+    public var conditionPromptShare: Double { rlConditionShare ?? 0 }
 
     // GRPO (METHOD.md 6.2, 6.3).
     public var rlSteps: Int
@@ -137,6 +138,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// group, so that the learner, the one process that cannot scale, skips that forward
     /// pass; nil in older runs: no, the learner computes them.
     public var workerReferenceLogProbs: Bool?
+    /// The share of RL prompts asked as lesion-condition questions (A benign, B malignant,
+    /// C precancerous in situ) instead of disease questions, drawn per case and pass; nil:
+    /// none, as METHOD.md 4 asks only disease questions. RL on disease questions alone can
+    /// teach their answer format to the condition answers (seen with --seed 3).
+    public var rlConditionShare: Double?
 
     // Bookkeeping.
     public var checkpointEvery: Int

@@ -134,6 +134,30 @@ struct SynthesisWorkerTests {
             #expect(try await rlOnly.milestone(.trajectoriesPublished, on: bench.client)?["count"] == 0)
             #expect(try await bench.count("SELECT count(*) AS n FROM trajectories WHERE run_id = \(rlOnly.id)") == second.trajectories)
             #expect(second.promptsPublished == second.prompts && second.prompts == trainCases)
+
+            // A run that asks a quarter of its RL prompts as lesion-condition questions: every
+            // case still once per pass, the condition items in evaluation's fixed option order,
+            // the disease items' answers still spread evenly over the letters.
+            let mixed = try await bench.createRun(try RunConfig.profile("smoke", arm: .skinR1).overriding(["rlConditionShare=0.25"]))
+            let third = try await TrajectorySynthesisWorker(run: mixed, client: bench.client, producer: producer,
+                                                            knowledge: CatalogueBench.knowledge,
+                                                            logger: CatalogueBench.logger).prepare()
+            let all = try await bench.read(TopicName.rlPrompts, atLeast: report.prompts + second.prompts + third.prompts,
+                                           timeout: .seconds(30))
+            let mixedPrompts = try all.map { try PipelineTopics.prompts.decode($0.value) }.filter { $0.runID == mixed.id }
+            #expect(mixedPrompts.count == third.prompts && third.prompts == mixed.config.promptEpochs * trainCases)
+            #expect(Set(mixedPrompts.filter { $0.epoch == 0 }.map(\.item.caseID)) == Set(epoch0))
+            let condition = mixedPrompts.filter { $0.item.kind == .lesionCondition }
+            let share = Double(condition.count) / Double(mixedPrompts.count)
+            #expect(share > 0.1 && share < 0.4, "condition share \(share) of \(mixedPrompts.count) prompts")
+            #expect(condition.allSatisfy {
+                $0.item.purpose == .reinforcement && $0.item.answerFormat == .letterOnly
+                    && $0.item.options.map(\.condition) == LesionCondition.canonicalOrder
+                    && $0.item.option($0.item.correctLetter)?.condition == $0.item.groundTruthCondition
+            })
+            let diseaseLetters = Dictionary(grouping: mixedPrompts.filter { $0.item.kind == .disease }, by: \.item.correctLetter)
+                .mapValues(\.count)
+            #expect(diseaseLetters.values.max()! - diseaseLetters.values.min()! <= 1, "\(diseaseLetters)")
             try await producer.shutdown()
         }
     }

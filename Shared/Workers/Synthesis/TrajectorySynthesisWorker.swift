@@ -104,7 +104,8 @@ public struct TrajectorySynthesisWorker: Sendable {
         if try await run.milestone(.promptsPublished, on: client) == nil {
             let training = try await client.withConnection { try await CatalogueReader($0).trainingCases(split: .train) }
             let prompts = corpus.prompts(runID: run.id, training: training, epochs: config.promptEpochs,
-                                         seed: config.seed, skipped: &report.skipped)
+                                         seed: config.seed, conditionShare: config.conditionPromptShare,
+                                         skipped: &report.skipped)
             try await storePrompts(prompts)
             report.prompts = prompts.count
             if config.arm.runsRL {
