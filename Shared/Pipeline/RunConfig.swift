@@ -138,10 +138,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// group, so that the learner, the one process that cannot scale, skips that forward
     /// pass; nil in older runs: no, the learner computes them.
     public var workerReferenceLogProbs: Bool?
-    /// The share of RL prompts asked as lesion-condition questions (A benign, B malignant,
-    /// C precancerous in situ) instead of disease questions, drawn per case and pass; nil:
-    /// none, as METHOD.md 4 asks only disease questions. RL on disease questions alone can
-    /// teach their answer format to the condition answers (seen with --seed 3).
+    /// The share of training cases that RL also asks their lesion condition (A benign, B
+    /// malignant, C precancerous in situ), drawn per case and pass, besides their disease
+    /// question; nil: none, as METHOD.md 4 asks only disease questions. RL on disease
+    /// questions alone can teach their answer format to the condition answers (seen with
+    /// --seed 3). The base and the disease questions are those of the run without it.
     public var rlConditionShare: Double?
 
     // Bookkeeping.

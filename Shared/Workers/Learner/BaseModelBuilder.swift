@@ -64,8 +64,12 @@ struct BaseModelBuilder: Sendable {
             SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
             """)
         for row in trajectories { texts.append(try row.decode("prompt")); texts.append(try row.decode("target")) }
+        // Disease questions only: condition questions (`rlConditionShare`) ask what the
+        // evaluation items already do, and leaving them out keeps the base that of the same
+        // run without them.
         let prompts = try await client.query("""
-            SELECT item->>'prompt' AS prompt FROM rl_prompts WHERE run_id = \(run.id) AND epoch = 0 ORDER BY id
+            SELECT item->>'prompt' AS prompt FROM rl_prompts
+            WHERE run_id = \(run.id) AND epoch = 0 AND item->>'kind' = 'disease' ORDER BY id
             """)
         for row in prompts { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
         let evals = try await client.query("SELECT item->>'prompt' AS prompt FROM eval_items ORDER BY id")

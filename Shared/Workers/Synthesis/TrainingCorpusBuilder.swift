@@ -82,9 +82,10 @@ public struct TrainingCorpusBuilder: Sendable {
 
     /// RL prompts from the training split of every training dataset, `epochs` passes, each
     /// pass with its own option draw and its own seeded order, answer positions balanced. Cases without a diagnosis
-    /// node cannot carry a disease question and are tallied. With `conditionShare` > 0 that
-    /// share of the prompts (drawn per case and pass) asks the case's lesion condition
-    /// instead, its options in the fixed order evaluation uses.
+    /// node cannot carry a disease question and are tallied. With `conditionShare` > 0 a
+    /// share of the cases (drawn per case and pass) is also asked its lesion condition,
+    /// right after its disease question, in the fixed option order evaluation uses; the
+    /// disease questions stay what they are without it.
     public func prompts(runID: String, training: [StoredCase], epochs: Int, seed: UInt64, conditionShare: Double = 0,
                         skipped: inout SkipTally) -> [RunPrompt] {
         let trainSplit = training.filter { $0.split == .train }.sorted { $0.id < $1.id }
@@ -96,23 +97,27 @@ public struct TrainingCorpusBuilder: Sendable {
         for epoch in 0..<max(0, epochs) {
             let epochSeed = Self.epochSeed(seed, epoch: epoch)
             var rng = SplitMix64(seed: seed, stream: "rl-prompt-order|\(epoch)")
-            // Its own stream, so that a run without condition prompts keeps its order and draws.
+            // Its own stream, so that the disease questions keep their order and draws.
             var asks = SplitMix64(seed: seed, stream: "rl-condition-prompts|\(epoch)")
             for question in rng.shuffled(cases) {
+                let alsoCondition = conditionShare > 0 && asks.nextDouble() < conditionShare
                 do {
-                    let item: QuestionItem
-                    if conditionShare > 0, asks.nextDouble() < conditionShare {
-                        item = try questions.conditionItem(for: question, seed: epochSeed).asked(for: .reinforcement)
-                    } else {
-                        // Answer positions rotate A, B, C, D over each pass: no letter pays on its own.
-                        item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed)
-                            .placingAnswer(at: diseasePrompts % QuestionBuilder.letters.count)
-                        diseasePrompts += 1
-                    }
+                    // Answer positions rotate A, B, C, D over each pass: no letter pays on its own.
+                    let item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed)
+                        .placingAnswer(at: diseasePrompts % QuestionBuilder.letters.count)
+                    diseasePrompts += 1
                     out.append(RunPrompt(promptID: "\(runID):e\(epoch):\(item.id)", epoch: epoch,
                                          datasetID: question.dataset, item: item))
                 } catch {
                     skipped.add("rl prompt: \(error.code.rawValue)")
+                }
+                guard alsoCondition else { continue }
+                do {
+                    let item = try questions.conditionItem(for: question, seed: epochSeed).asked(for: .reinforcement)
+                    out.append(RunPrompt(promptID: "\(runID):e\(epoch):\(item.id)", epoch: epoch,
+                                         datasetID: question.dataset, item: item))
+                } catch {
+                    skipped.add("rl condition prompt: \(error.code.rawValue)")
                 }
             }
         }
