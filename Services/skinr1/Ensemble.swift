@@ -22,6 +22,8 @@ actor Ensemble {
     private var database: PrivatePostgres?
     private var broker: EmbeddedBroker?
     private var supervisor: ChildSupervisor?
+    /// Instance ids of the services the current run started (`runID/name`).
+    private var instances: Set<String> = []
     private(set) var lastStopSummary: String?
 
     /// Brings up the database and the broker and applies the migrations.
@@ -101,7 +103,8 @@ actor Ensemble {
                 logFile: logs.appendingPathComponent("\(runID).\(instance).log")))
         }
         Self.say("services: \(plan.count) processes started for \(runID); logs in \(logs.path)")
-        return Set(plan.map { "\(runID)/\($0.1)" })
+        instances = Set(plan.map { "\(runID)/\($0.1)" })
+        return instances
     }
 
     /// Waits until every expected instance heartbeats as running.
@@ -126,7 +129,8 @@ actor Ensemble {
         guard let supervisor else { return }
         let killed = await supervisor.stopAll(grace: .seconds(30))
         self.supervisor = nil
-        let rows = (try? await ServiceHealth.all(client)) ?? []
+        // This run's processes only: a reused working directory holds earlier runs' heartbeats.
+        let rows = ((try? await ServiceHealth.all(client)) ?? []).filter { instances.contains($0.instanceID) }
         let stopped = rows.filter { $0.status == Heartbeat.Status.stopped.rawValue }.count
         lastStopSummary = "\(stopped)/\(rows.count) services recorded a clean stop"
             + (killed.isEmpty ? "" : "; killed: \(killed.joined(separator: ", "))")
