@@ -148,9 +148,14 @@ struct SynthesisWorkerTests {
             #expect(mixedPrompts.count == third.prompts)
             let condition = mixedPrompts.filter { $0.item.kind == .lesionCondition }
             let disease = mixedPrompts.filter { $0.item.kind == .disease }
-            let plainRun = prompts.filter { $0.epoch == 0 }.map(\.item)
-            #expect(disease.filter { $0.epoch == 0 }.map { $0.item.prompt } == plainRun.map(\.prompt),
-                    "the disease questions, their order and their letters are those of the run without condition questions")
+            // Per case (the topic's partitions interleave the order messages are read in).
+            let byCase = { (list: [RLPromptMessage]) in
+                Dictionary(list.filter { $0.epoch == 0 }.map { ($0.item.caseID, $0.item.prompt) }, uniquingKeysWith: { a, _ in a })
+            }
+            let plainByCase = byCase(prompts)
+            #expect(plainByCase.count == trainCases)
+            #expect(byCase(disease) == plainByCase,
+                    "the disease questions and their letters are those of the run without condition questions")
             #expect(disease.count == mixed.config.promptEpochs * trainCases)
             let share = Double(condition.count) / Double(disease.count)
             #expect(share > 0.1 && share < 0.4, "condition questions for \(condition.count) of \(disease.count) cases")
