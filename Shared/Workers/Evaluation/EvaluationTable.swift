@@ -139,17 +139,13 @@ public enum EvaluationTable {
             }
         }
         guard !order.isEmpty else { return "no evaluation results yet" }
-        func meanOf(_ xs: [Double]?) -> Double? {
-            guard let xs, !xs.isEmpty else { return nil }
-            return xs.reduce(0, +) / Double(xs.count)
-        }
         var cells = [["Model", "Runs", "Average: mean", "sd", "min", "max", "OOD mean", "Condition acc mean"]]
         for label in order {
             let xs = averages[label]!
-            let m = meanOf(xs)!
+            let m = mean(xs)!
             let sd = xs.count > 1 ? (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)).squareRoot() : nil
             cells.append([label, "\(xs.count)", format(m), format(sd), format(xs.min()), format(xs.max()),
-                          format(meanOf(ood[label])), format(meanOf(condition[label]))])
+                          format(mean(ood[label] ?? [])), format(mean(condition[label] ?? []))])
         }
         return "In-distribution disease accuracy over \(repeats.count) repeats (sd: sample standard deviation)\n" + grid(cells)
     }

@@ -35,9 +35,9 @@ struct GRPOBatchRow: Sendable {
         self.responseStart = prompt.count
         self.behaviourLogProbs = Array(answer.behaviourLogProbs.prefix(kept))
         if referenceFromWorker, let reference = answer.referenceLogProbs, reference.count >= kept {
-            let kept = Array(reference.prefix(kept))
+            let values = Array(reference.prefix(kept))
             // Values no model can give are not trusted: the learner computes them instead.
-            if kept.allSatisfy({ $0.isFinite && $0 <= 0 }) { self.referenceLogProbs = kept }
+            if values.allSatisfy({ $0.isFinite && $0 <= 0 }) { self.referenceLogProbs = values }
         }
         self.advantage = advantage
         self.groupID = groupID
@@ -95,15 +95,17 @@ enum GRPOUpdate {
         var proximalLP: [[[Float]]?] = []
         var fromWorkers = 0
         for rows in chunks {
-            let b = try batch(rows)
             let brought = rows.compactMap(\.referenceLogProbs)
-            if brought.count == rows.count {
+            let needsReference = brought.count < rows.count
+            // The batch is built only for a pass that runs here.
+            let b: PolicyBatch? = needsReference || dropoutSeed != nil ? try batch(rows) : nil
+            if let b, needsReference {
+                referenceLP.append(responses(try reference.logProbs(b), rows, length: b.length))
+            } else {
                 referenceLP.append(brought)
                 fromWorkers += rows.count
-            } else {
-                referenceLP.append(responses(try reference.logProbs(b), rows, length: b.length))
             }
-            proximalLP.append(dropoutSeed != nil ? responses(try policy.logProbs(b), rows, length: b.length) : nil)
+            proximalLP.append(try b.flatMap { dropoutSeed != nil ? responses(try policy.logProbs($0), rows, length: $0.length) : nil })
         }
 
         // Pass 2: the policy with gradient, chunk by chunk.
