@@ -8,12 +8,23 @@ import Logging
 /// (`commit(_:)`), so a crash redelivers instead of losing. Messages are fetched by a poll
 /// loop on a dedicated thread and read through `messages` or `nextBatch`. Rebalances are
 /// handled here (assign/revoke) and reported on `events`.
+///
+/// Flow control: when `bufferCapacity` messages are unread, the poll thread pauses the
+/// member's partitions and goes on polling, so a member whose owner is not reading (a
+/// rollout worker refused admission) still answers rebalances at once and never overruns
+/// `max.poll.interval.ms`; it resumes them when the owner reads again.
 public final class KafkaConsumer: Sendable {
     private struct Membership {
         var assignment: Set<KafkaTopicPartition> = []
         /// Start positions asked for partitions not (yet) assigned; used at assignment.
         var pendingStarts: [KafkaTopicPartition: Int64] = [:]
         var closed = false
+        /// Paused by the owner (`pause(_:)`): flow control leaves them paused.
+        var ownerPaused: Set<KafkaTopicPartition> = []
+        /// The poll thread paused the assignment because the buffer is full.
+        var flowPaused = false
+        /// Partitions were assigned since flow control last paused the assignment.
+        var assignedSinceFlowPause = false
     }
 
     private let client: RDKafkaClient
@@ -52,7 +63,8 @@ public final class KafkaConsumer: Sendable {
         self.logger = logger
         self.groupID = consumer.groupID
         self.pollThread = PollThread(name: "skinr1.kafka.consumer.poll") { thread in
-            Self.pollLoop(client: client, buffer: buffer, events: eventSink, thread: thread, logger: groupLogger)
+            Self.pollLoop(client: client, buffer: buffer, membership: membership, events: eventSink, thread: thread,
+                          logger: groupLogger)
         }
     }
 
@@ -136,15 +148,27 @@ public final class KafkaConsumer: Sendable {
         buffer.drop(where: isTarget)
     }
 
-    /// Stops fetching from `partitions`; messages already buffered are still delivered.
+    /// Stops fetching from `partitions` until `resume(_:)`; messages already buffered are
+    /// still delivered.
     public func pause(_ partitions: [KafkaTopicPartition]) async throws {
-        let client = self.client
-        try await client.blocking { try client.pause(partitions) }
+        let client = self.client, membership = self.membership
+        try await client.blocking {
+            try membership.withLock { state in
+                state.ownerPaused.formUnion(partitions)
+                try client.pause(partitions)
+            }
+        }
     }
 
+    /// Fetches from `partitions` again (once the buffer has room, if flow control paused them).
     public func resume(_ partitions: [KafkaTopicPartition]) async throws {
-        let client = self.client
-        try await client.blocking { try client.resume(partitions) }
+        let client = self.client, membership = self.membership
+        try await client.blocking {
+            try membership.withLock { state in
+                state.ownerPaused.subtract(partitions)
+                if !state.flowPaused { try client.resume(partitions) }
+            }
+        }
     }
 
     /// Leaves the group cleanly (its partitions move to other members at once) and ends
@@ -158,17 +182,21 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: Poll thread
 
-    private static func pollLoop(client: RDKafkaClient, buffer: MessageBuffer,
+    private static func pollLoop(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                                  events: AsyncStream<KafkaConsumerEvent>.Continuation,
                                  thread: PollThread, logger: Logger) {
         var fatal: KafkaError? = nil
         while !thread.isStopping {
-            guard let raw = client.consumerPoll(timeoutMs: 100) else { continue }
+            let paused = applyFlowControl(client: client, full: buffer.isFull, membership: membership, logger: logger)
+            // While paused, wait for the owner to read rather than for the broker, then poll
+            // without waiting: that serves rebalances, heartbeats and the poll deadline.
+            if paused { _ = buffer.waitForRoom(timeout: 0.1) }
+            guard let raw = client.consumerPoll(timeoutMs: paused ? 0 : 100) else { continue }
             let code = raw.pointee.err
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
                 let message = KafkaConsumerMessage(copying: raw)
                 rd_kafka_message_destroy(raw)
-                buffer.push(message, isStopping: { thread.isStopping })
+                buffer.append(message)
                 continue
             }
             let text = raw.pointee.payload.map {
@@ -193,6 +221,30 @@ public final class KafkaConsumer: Sendable {
         buffer.finish(error: fatal)
     }
 
+    /// Pauses the assignment when the buffer is full (again after new partitions arrived) and
+    /// resumes what the owner has not paused once it has room. Returns whether it is paused.
+    private static func applyFlowControl(client: RDKafkaClient, full: Bool, membership: LockedState<Membership>,
+                                         logger: Logger) -> Bool {
+        do {
+            return try membership.withLock { state in
+                if full && (!state.flowPaused || state.assignedSinceFlowPause) {
+                    try client.pause(Array(state.assignment))
+                    if !state.flowPaused { logger.debug("buffer full: partitions paused") }
+                    state.flowPaused = true
+                    state.assignedSinceFlowPause = false
+                } else if !full && state.flowPaused {
+                    try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
+                    state.flowPaused = false
+                    logger.debug("buffer has room: partitions resumed")
+                }
+                return state.flowPaused
+            }
+        } catch {
+            logger.warning("flow control could not pause or resume", metadata: [LogKey.error: "\(error)"])
+            return membership.withLock { $0.flowPaused }
+        }
+    }
+
     /// librdkafka's rebalance callback, on the poll thread: take or give up partitions,
     /// applying start positions recorded by `seek`.
     private static func rebalance(handle: OpaquePointer, code: rd_kafka_resp_err_t, list: RDKafkaTopicPartitionList,
@@ -205,6 +257,7 @@ public final class KafkaConsumer: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let starts = membership.withLock { state -> [KafkaTopicPartition: Int64] in
                 state.assignment.formUnion(partitions)
+                state.assignedSinceFlowPause = true
                 var starts: [KafkaTopicPartition: Int64] = [:]
                 for partition in partitions {
                     if let offset = state.pendingStarts.removeValue(forKey: partition) { starts[partition] = offset }
@@ -230,7 +283,19 @@ public final class KafkaConsumer: Sendable {
             events.yield(.assigned(partitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revoked = Set(partitions)
-            membership.withLock { $0.assignment.subtract(revoked) }
+            let unpause = membership.withLock { state -> Set<KafkaTopicPartition> in
+                state.assignment.subtract(revoked)
+                return state.flowPaused ? revoked.subtracting(state.ownerPaused) : []
+            }
+            // librdkafka keeps a partition's pause across rebalances: one flow control paused
+            // must not come back paused if it is assigned again later.
+            if !unpause.isEmpty {
+                let resumed = RDKafkaTopicPartitionList(Array(unpause))
+                let code = withExtendedLifetime(resumed) { rd_kafka_resume_partitions(handle, resumed.pointer) }
+                if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    logger.warning("could not resume revoked partitions", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(code)))"])
+                }
+            }
             // Their uncommitted messages now belong to the member that takes them over.
             buffer.drop { revoked.contains($0.topicPartition) }
             if cooperative {

@@ -1,7 +1,9 @@
 import Foundation
 
-/// Hands consumed messages from the poll thread to async callers, with a bound: the poll
-/// thread waits (on its own thread) while `capacity` messages are unread.
+/// Hands consumed messages from the poll thread to async callers. `capacity` is the bound
+/// the poll thread keeps to: it pauses fetching while `isFull` and keeps polling (so the
+/// member keeps answering rebalances and its poll deadline), and a message that was already
+/// fetched when it paused is still appended.
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while holding
 /// `condition`; continuations are resumed after releasing it.
@@ -27,15 +29,11 @@ final class MessageBuffer: @unchecked Sendable {
 
     // MARK: Poll-thread side
 
-    /// Adds a message, waiting while the buffer is full. Returns false (dropping the message)
-    /// when `isStopping` turns true while waiting or the buffer is finished.
+    /// Adds a message without waiting (to a waiting caller if there is one). Returns false,
+    /// dropping the message, once the buffer is finished.
     @discardableResult
-    func push(_ message: KafkaConsumerMessage, isStopping: () -> Bool) -> Bool {
+    func append(_ message: KafkaConsumerMessage) -> Bool {
         condition.lock()
-        while items.count >= capacity && waiters.isEmpty && !finished {
-            if isStopping() { condition.unlock(); return false }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
-        }
         if finished { condition.unlock(); return false }
         if !waiters.isEmpty {
             let waiter = waiters.removeFirst()
@@ -46,6 +44,25 @@ final class MessageBuffer: @unchecked Sendable {
         items.append(message)
         condition.unlock()
         return true
+    }
+
+    /// `capacity` or more messages are unread.
+    var isFull: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count >= capacity
+    }
+
+    /// Waits up to `timeout` (on the calling thread) until the buffer has room or is finished;
+    /// returns whether it has room.
+    func waitForRoom(timeout: TimeInterval) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while items.count >= capacity && !finished {
+            if !condition.wait(until: deadline) { break }
+        }
+        return items.count < capacity
     }
 
     /// Ends the sequence: unread messages are dropped (their offsets were not committed, so

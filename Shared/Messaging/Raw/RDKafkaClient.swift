@@ -240,6 +240,7 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     func pause(_ partitions: [KafkaTopicPartition]) throws {
+        guard !partitions.isEmpty else { return }
         let list = RDKafkaTopicPartitionList(partitions)
         let code = rd_kafka_pause_partitions(handle, list.pointer)
         if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.rdkafka(code, "could not pause \(partitions)") }
@@ -247,6 +248,7 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     func resume(_ partitions: [KafkaTopicPartition]) throws {
+        guard !partitions.isEmpty else { return }
         let list = RDKafkaTopicPartitionList(partitions)
         let code = rd_kafka_resume_partitions(handle, list.pointer)
         if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.rdkafka(code, "could not resume \(partitions)") }

@@ -131,12 +131,11 @@ public final class RolloutWorker: Sendable {
         let config = record.config
         let consumer = try KafkaConsumer(
             configuration: kafka,
-            // A worker refused admission stops reading, and its poll thread stops polling once
-            // the small prefetch buffer is full; the long poll interval keeps it in the group
-            // through such waits (the learner's steps end them), while the session timeout
-            // still notices a dead process.
+            // A small prefetch buffer, so that prompts spread over the workers: a worker refused
+            // admission stops reading and its consumer pauses fetching once the buffer is full
+            // (it still answers rebalances, so a joining worker gets partitions at once).
             consumer: GroupMembership.consumer(groupID: Self.consumerGroup(runID: record.id),
-                                              maxPollInterval: .seconds(1800), bufferCapacity: settings.prefetch),
+                                              bufferCapacity: settings.prefetch),
             topics: [PipelineTopics.prompts.name], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)

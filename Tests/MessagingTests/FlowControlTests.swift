@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import Messaging
+
+/// A consumer whose owner stops reading (a rollout worker refused admission) must stay a
+/// well-behaved group member: it pauses fetching instead of blocking its poll thread.
+@Suite("Consumer flow control on the embedded broker", .timeLimit(.minutes(2)))
+struct FlowControlTests {
+    /// Short group timeouts, and a buffer of `capacity` messages.
+    private func configuration(group: String, capacity: Int) -> KafkaConsumerConfiguration {
+        KafkaConsumerConfiguration(groupID: group, autoOffsetReset: .earliest, sessionTimeout: .seconds(3),
+                                   heartbeatInterval: .milliseconds(300), maxPollInterval: .seconds(3),
+                                   bufferCapacity: capacity)
+    }
+
+    private func produce(_ count: Int, partitions: Int, to topic: String, connection: KafkaConfiguration) async throws {
+        let producer = try KafkaProducer(configuration: connection, logger: testLogger)
+        _ = try await producer.sendAll((0..<count).map {
+            KafkaProducerMessage(topic: topic, partition: Int32($0 % partitions), key: "k\($0)", value: [UInt8($0 % 256)])
+        })
+        try await producer.shutdown()
+    }
+
+    @Test func fullBufferOutlastsThePollIntervalAndLosesNothing() async throws {
+        let broker = try EmbeddedBroker()
+        defer { broker.shutdown() }
+        let topic = uniqueTopic("flow")
+        try broker.createTopic(topic, partitions: 2)
+        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        try await produce(200, partitions: 2, to: topic, connection: connection)
+
+        let capacity = 4
+        let consumer = try KafkaConsumer(configuration: connection, consumer: configuration(group: "group-\(topic)", capacity: capacity),
+                                         topics: [topic], logger: testLogger)
+        let events = EventLog(consumer)
+        var read = try await collect(consumer, count: 1)
+        // Not reading for twice max.poll.interval.ms: a member that stopped polling would be
+        // dropped from the group by librdkafka and read its uncommitted messages again.
+        try await Task.sleep(for: .seconds(6))
+        let firstAfterWait = try await consumer.nextBatch(maxCount: 1_000, maxWait: .seconds(5)) ?? []
+        read += firstAfterWait
+        read += try await collect(consumer, count: 200 - read.count)
+        let seen = events.snapshot  // before close(), which reports the final revocation
+        await consumer.close()
+
+        #expect(firstAfterWait.count <= capacity, "the buffer held \(firstAfterWait.count) messages, capacity \(capacity)")
+        #expect(read.count == 200)
+        for partition in Int32(0)..<2 {
+            #expect(read.filter { $0.partition == partition }.map(\.offset) == Array(0..<100), "partition \(partition)")
+        }
+        #expect(seen == [.assigned([KafkaTopicPartition(topic: topic, partition: 0), KafkaTopicPartition(topic: topic, partition: 1)])],
+                "events: \(seen)")
+    }
+
+    @Test func memberThatIsNotReadingHandsPartitionsToAJoiningOne() async throws {
+        let broker = try EmbeddedBroker()
+        defer { broker.shutdown() }
+        let topic = uniqueTopic("flowjoin")
+        try broker.createTopic(topic, partitions: 4)
+        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        try await produce(400, partitions: 4, to: topic, connection: connection)
+        let group = "group-\(topic)"
+
+        let idle = try KafkaConsumer(configuration: connection, consumer: configuration(group: group, capacity: 2),
+                                     topics: [topic], logger: testLogger)
+        let idleEvents = EventLog(idle)
+        #expect(try await collect(idle, count: 1).count == 1)
+        #expect(idle.assignment.count == 4)
+
+        // `idle` is not read from here on.
+        let joining = try KafkaConsumer(configuration: connection, consumer: configuration(group: group, capacity: 1_000),
+                                        topics: [topic], logger: testLogger)
+        let received = try await collect(joining, count: 1)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, idle.assignment.count + joining.assignment.count != 4 || joining.assignment.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let idleHeld = Set(idle.assignment), joiningHeld = Set(joining.assignment)
+        await joining.close()
+        await idle.close()
+        let idleSeen = await idleEvents.events
+
+        #expect(!received.isEmpty)
+        #expect(!joiningHeld.isEmpty && !idleHeld.isEmpty, "idle \(idleHeld), joining \(joiningHeld)")
+        #expect(idleHeld.isDisjoint(with: joiningHeld) && idleHeld.union(joiningHeld).count == 4)
+        // The idle member took part in the rebalance itself: it gave its partitions up and took its share back.
+        #expect(idleSeen.contains { if case .revoked = $0 { true } else { false } }, "events: \(idleSeen)")
+        #expect(idleSeen.filter { if case .assigned = $0 { true } else { false } }.count >= 2, "events: \(idleSeen)")
+    }
+}
+
+/// Everything a consumer reports on `events`, gathered in the background.
+private final class EventLog: Sendable {
+    private let store = LockedState<[KafkaConsumerEvent]>([])
+    private let task: Task<Void, Never>
+
+    init(_ consumer: KafkaConsumer) {
+        let store = self.store
+        task = Task { for await event in consumer.events { store.withLock { $0.append(event) } } }
+    }
+
+    /// What has arrived so far.
+    var snapshot: [KafkaConsumerEvent] { store.withLock { $0 } }
+
+    /// Everything, once the consumer is closed.
+    var events: [KafkaConsumerEvent] {
+        get async {
+            // close() ends the stream; what was reported before is in.
+            await task.value
+            return store.withLock { $0 }
+        }
+    }
+}
