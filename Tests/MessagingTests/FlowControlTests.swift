@@ -13,21 +13,24 @@ struct FlowControlTests {
                                    bufferCapacity: capacity)
     }
 
-    private func produce(_ count: Int, partitions: Int, to topic: String, connection: KafkaConfiguration) async throws {
+    /// A broker with one topic of `partitions` partitions holding `messages` messages, spread round-robin.
+    private func loadedTopic(_ purpose: String, partitions: Int, messages: Int) async throws
+        -> (broker: EmbeddedBroker, topic: String, connection: KafkaConfiguration) {
+        let broker = try EmbeddedBroker()
+        let topic = uniqueTopic(purpose)
+        try broker.createTopic(topic, partitions: partitions)
+        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
         let producer = try KafkaProducer(configuration: connection, logger: testLogger)
-        _ = try await producer.sendAll((0..<count).map {
+        _ = try await producer.sendAll((0..<messages).map {
             KafkaProducerMessage(topic: topic, partition: Int32($0 % partitions), key: "k\($0)", value: [UInt8($0 % 256)])
         })
         try await producer.shutdown()
+        return (broker, topic, connection)
     }
 
     @Test func fullBufferOutlastsThePollIntervalAndLosesNothing() async throws {
-        let broker = try EmbeddedBroker()
+        let (broker, topic, connection) = try await loadedTopic("flow", partitions: 2, messages: 200)
         defer { broker.shutdown() }
-        let topic = uniqueTopic("flow")
-        try broker.createTopic(topic, partitions: 2)
-        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
-        try await produce(200, partitions: 2, to: topic, connection: connection)
 
         let capacity = 4
         let consumer = try KafkaConsumer(configuration: connection, consumer: configuration(group: "group-\(topic)", capacity: capacity),
@@ -53,12 +56,8 @@ struct FlowControlTests {
     }
 
     @Test func memberThatIsNotReadingHandsPartitionsToAJoiningOne() async throws {
-        let broker = try EmbeddedBroker()
+        let (broker, topic, connection) = try await loadedTopic("flowjoin", partitions: 4, messages: 400)
         defer { broker.shutdown() }
-        let topic = uniqueTopic("flowjoin")
-        try broker.createTopic(topic, partitions: 4)
-        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
-        try await produce(400, partitions: 4, to: topic, connection: connection)
         let group = "group-\(topic)"
 
         let idle = try KafkaConsumer(configuration: connection, consumer: configuration(group: group, capacity: 2),
