@@ -150,4 +150,47 @@ struct EnsembleTests {
             #expect(steps == Array(1...max(1, steps.count)), "RL steps \(steps) are consecutive and unique")
         }
     }
+    @Test func aRolloutWorkerAndTheScorerKilledMidGRPOLoseNothing() async throws {
+        let dir = workdir("workerkill")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let children = ChildProcesses()
+        defer { children.killAll() }
+        let rlSteps = 30
+        let (up, output) = try launchUp(children, in: dir, ["--rollout-workers", "2", "--set", "rlSteps=\(rlSteps)"])
+        let started = try await waitForText(" on port ", in: output, timeout: .seconds(120))
+        let portLine = try #require(started.split(separator: "\n").first { $0.contains(" on port ") })
+        let port = try #require(portLine.split(separator: " ").last.map(String.init))
+        let client = try PostgresClient(url: "postgresql://postgres@127.0.0.1:\(port)/skinr1", maxConnections: 1, logger: logger)
+
+        // Once GRPO has used some groups, kill one of the two workers and the only scorer at once:
+        // their leased tickets, unscored rollouts and uncommitted offsets must all come back.
+        var killed: [String] = []
+        var stepsAtKill = -1
+        let deadline = ContinuousClock.now + .seconds(420)
+        while ContinuousClock.now < deadline, up.isRunning, killed.isEmpty {
+            let steps = (try? await count(client, "SELECT count(*)::int8 AS n FROM learner_steps WHERE stage = 'rl'")) ?? 0
+            let healthy = (try? await ServiceHealth.all(client).filter(\.healthy)) ?? []
+            if steps >= 2, let worker = healthy.first(where: { $0.service == "rollout-generator" }),
+               let scorer = healthy.first(where: { $0.service == "reward-scorer" }) {
+                kill(pid_t(worker.pid), SIGKILL)
+                kill(pid_t(scorer.pid), SIGKILL)
+                killed = [worker.instanceID, scorer.instanceID]
+                stepsAtKill = steps
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await client.close()
+        #expect(killed.count == 2, "a rollout worker and the scorer were killed during GRPO")
+        #expect(stepsAtKill >= 2 && stepsAtKill < rlSteps, "killed at RL step \(stepsAtKill) of \(rlSteps)")
+
+        try await waitForExit(up, timeout: .seconds(600))
+        let text = try String(contentsOf: output, encoding: .utf8)
+        #expect(up.terminationStatus == 0, "up failed: \(text.suffix(4000))")
+        #expect(text.components(separatedBy: "child died; restarting").count - 1 >= 2, "both deaths reported and restarted")
+        try await withStore(dir) { client in
+            try await expectCompleteRun(client, groupSize: 4)
+            let steps = try await client.query("SELECT step FROM learner_steps WHERE stage = 'rl' ORDER BY step").map { try $0.decode("step", as: Int.self) }
+            #expect(steps == Array(1...rlSteps), "every RL step ran once")
+        }
+    }
 }
