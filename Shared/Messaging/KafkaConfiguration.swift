@@ -137,7 +137,8 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// soon as data arrives, but the embedded (mock) broker always waits this long on an
     /// empty partition, so it bounds the pipeline's latency there.
     public var fetchMaxWait: Duration
-    /// Messages held between the poll thread and the caller; the poll thread waits when full.
+    /// Messages held between the poll thread and the caller; when this many are unread the
+    /// member pauses fetching (and goes on polling) until the caller reads.
     public var bufferCapacity: Int
 
     public init(groupID: String, autoOffsetReset: OffsetReset = .earliest,
