@@ -1,5 +1,6 @@
 import ArgumentParser
 import ServiceRuntime
+import Workers
 
 /// Process-local settings of a rollout worker. The training knobs (K, temperature, answer
 /// length, staleness bound, groups per step) are the run's `RunConfig`, shared by every
@@ -11,8 +12,8 @@ struct RolloutGeneratorConfiguration: ParsableArguments, Sendable {
     @Option(help: "How often, in milliseconds, the newest policy version is looked up.")
     var versionPollMilliseconds: Int = 250
 
-    @Option(help: "Prompts the consumer may hold ahead of sampling.")
-    var prefetch: Int = 16
+    @Option(help: "Prompts the consumer may hold ahead of sampling (at least 8 per partition of the prompts topic, so that partitions are read in turn).")
+    var prefetch: Int = PromptOrder.workerPrefetch
 
     @Option(help: "BLAS threads of this worker.")
     var blasThreads: Int = 1

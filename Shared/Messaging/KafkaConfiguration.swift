@@ -96,13 +96,17 @@ public struct KafkaProducerConfiguration: Sendable {
     public var compression: String
     /// Messages librdkafka may hold before `send` has to wait (`queue.buffering.max.messages`).
     public var queueMaxMessages: Int
+    /// Messages per record batch at most (`batch.num.messages`). A broker hands out whole
+    /// batches, so this bounds how many messages of one partition a consumer gets at a time.
+    public var batchMessages: Int
 
     public init(linger: Duration = .milliseconds(5), deliveryTimeout: Duration = .seconds(120),
-                compression: String = "none", queueMaxMessages: Int = 100_000) {
+                compression: String = "none", queueMaxMessages: Int = 100_000, batchMessages: Int = 10_000) {
         self.linger = linger
         self.deliveryTimeout = deliveryTimeout
         self.compression = compression
         self.queueMaxMessages = queueMaxMessages
+        self.batchMessages = batchMessages
     }
 
     /// Keys the product's delivery contract depends on: set last, and a conflicting value in
@@ -115,6 +119,7 @@ public struct KafkaProducerConfiguration: Sendable {
             "message.timeout.ms": String(deliveryTimeout.milliseconds),
             "compression.codec": compression,
             "queue.buffering.max.messages": String(queueMaxMessages),
+            "batch.num.messages": String(batchMessages),
         ]
         settings.merge(connection.dictionary) { _, connectionValue in connectionValue }
         try applyFixed(Self.fixed, to: &settings, role: "producer")
@@ -138,13 +143,16 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// empty partition, so it bounds the pipeline's latency there.
     public var fetchMaxWait: Duration
     /// Messages held between the poll thread and the caller; when this many are unread the
-    /// member pauses fetching (and goes on polling) until the caller reads.
+    /// member pauses fetching (and goes on polling) until the caller has read half of them.
     public var bufferCapacity: Int
+    /// Bytes one fetch asks of each partition (`max.partition.fetch.bytes`; a broker still
+    /// returns a first record batch that is larger). Small values interleave partitions.
+    public var maxPartitionFetchBytes: Int
 
     public init(groupID: String, autoOffsetReset: OffsetReset = .earliest,
                 sessionTimeout: Duration = .seconds(45), heartbeatInterval: Duration = .seconds(3),
                 maxPollInterval: Duration = .seconds(300), fetchMaxWait: Duration = .milliseconds(50),
-                bufferCapacity: Int = 2_000) {
+                bufferCapacity: Int = 2_000, maxPartitionFetchBytes: Int = 1_048_576) {
         self.groupID = groupID
         self.autoOffsetReset = autoOffsetReset
         self.sessionTimeout = sessionTimeout
@@ -152,6 +160,7 @@ public struct KafkaConsumerConfiguration: Sendable {
         self.maxPollInterval = maxPollInterval
         self.fetchMaxWait = fetchMaxWait
         self.bufferCapacity = bufferCapacity
+        self.maxPartitionFetchBytes = maxPartitionFetchBytes
     }
 
     /// Offsets are committed only by the owner, after its work is done.
@@ -166,6 +175,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             "heartbeat.interval.ms": String(heartbeatInterval.milliseconds),
             "max.poll.interval.ms": String(maxPollInterval.milliseconds),
             "fetch.wait.max.ms": String(fetchMaxWait.milliseconds),
+            "max.partition.fetch.bytes": String(maxPartitionFetchBytes),
         ]
         settings.merge(connection.dictionary) { _, connectionValue in connectionValue }
         try applyFixed(Self.fixed, to: &settings, role: "consumer")

@@ -187,10 +187,10 @@ public final class KafkaConsumer: Sendable {
                                  thread: PollThread, logger: Logger) {
         var fatal: KafkaError? = nil
         while !thread.isStopping {
-            let paused = applyFlowControl(client: client, full: buffer.isFull, membership: membership, logger: logger)
+            let paused = applyFlowControl(client: client, level: buffer.level, membership: membership, logger: logger)
             // While paused, wait for the owner to read rather than for the broker, then poll
             // without waiting: that serves rebalances, heartbeats and the poll deadline.
-            if paused { _ = buffer.waitForRoom(timeout: 0.1) }
+            if paused { buffer.waitUntilLow(timeout: 0.1) }
             guard let raw = client.consumerPoll(timeoutMs: paused ? 0 : 100) else { continue }
             let code = raw.pointee.err
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -222,17 +222,18 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Pauses the assignment when the buffer is full (again after new partitions arrived) and
-    /// resumes what the owner has not paused once it has room. Returns whether it is paused.
-    private static func applyFlowControl(client: RDKafkaClient, full: Bool, membership: LockedState<Membership>,
+    /// resumes what the owner has not paused once it is half empty: resuming at every free
+    /// slot would fetch again for each message read. Returns whether it is paused.
+    private static func applyFlowControl(client: RDKafkaClient, level: MessageBuffer.Level, membership: LockedState<Membership>,
                                          logger: Logger) -> Bool {
         do {
             return try membership.withLock { state in
-                if full && (!state.flowPaused || state.assignedSinceFlowPause) {
+                if level == .full && (!state.flowPaused || state.assignedSinceFlowPause) {
                     try client.pause(Array(state.assignment))
                     if !state.flowPaused { logger.debug("buffer full: partitions paused") }
                     state.flowPaused = true
                     state.assignedSinceFlowPause = false
-                } else if !full && state.flowPaused {
+                } else if level == .low && state.flowPaused {
                     try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
                     state.flowPaused = false
                     logger.debug("buffer has room: partitions resumed")

@@ -115,6 +115,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var minP: Double { samplingMinP ?? 0 }
     public var referenceOnWorkers: Bool { workerReferenceLogProbs ?? false }
     public var conditionPromptShare: Double { rlConditionShare ?? 0 }
+    public var rlDropout: Double { rlLoraDropout ?? loraDropout }
 
     // GRPO (METHOD.md 6.2, 6.3).
     public var rlSteps: Int
@@ -144,6 +145,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// questions alone can teach their answer format to the condition answers (seen with
     /// --seed 3). The base and the disease questions are those of the run without it.
     public var rlConditionShare: Double?
+    /// LoRA dropout of the GRPO adapter; nil: `loraDropout`, as SFT uses. With 0 the
+    /// learner's gradient pass gives pi_prox itself, so it skips the proximal forward pass.
+    public var rlLoraDropout: Double?
 
     // Bookkeeping.
     public var checkpointEvery: Int

@@ -14,9 +14,8 @@ public enum GroupMembership {
     public static let sessionTimeout: Duration = .seconds(10)
 
     static func consumer(groupID: String, sessionTimeout: Duration = sessionTimeout,
-                         maxPollInterval: Duration = .seconds(300), bufferCapacity: Int = 2_000) -> KafkaConsumerConfiguration {
+                         bufferCapacity: Int = 2_000) -> KafkaConsumerConfiguration {
         KafkaConsumerConfiguration(groupID: groupID, sessionTimeout: sessionTimeout,
-                                   heartbeatInterval: min(.seconds(1), sessionTimeout / 3),
-                                   maxPollInterval: maxPollInterval, bufferCapacity: bufferCapacity)
+                                   heartbeatInterval: min(.seconds(1), sessionTimeout / 3), bufferCapacity: bufferCapacity)
     }
 }

@@ -79,15 +79,17 @@ struct KafkaConfigurationTests {
     }
 
     @Test func typedFieldsBecomeLibrdkafkaKeys() throws {
-        let producer = try KafkaProducerConfiguration(linger: .milliseconds(20))
+        let producer = try KafkaProducerConfiguration(linger: .milliseconds(20), batchMessages: 8)
             .dictionary(connection: KafkaConfiguration(bootstrapServers: "b:1", socketTimeout: .seconds(7)))
         #expect(producer["linger.ms"] == "20")
+        #expect(producer["batch.num.messages"] == "8")
         #expect(producer["socket.timeout.ms"] == "7000")
         #expect(producer["enable.idempotence"] == "true")
         #expect(producer["acks"] == "all")
-        let consumer = try KafkaConsumerConfiguration(groupID: "scorers")
+        let consumer = try KafkaConsumerConfiguration(groupID: "scorers", maxPartitionFetchBytes: 16_384)
             .dictionary(connection: KafkaConfiguration(bootstrapServers: "b:1"))
         #expect(consumer["group.id"] == "scorers")
+        #expect(consumer["max.partition.fetch.bytes"] == "16384")
         #expect(consumer["enable.auto.commit"] == "false")
         #expect(consumer["auto.offset.reset"] == "earliest")
     }

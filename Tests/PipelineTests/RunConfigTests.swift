@@ -29,6 +29,15 @@ import Testing
         #expect(try quick.overriding([]) == quick)
     }
 
+    @Test func rlDropoutFollowsSFTsUnlessSetApart() throws {
+        var config = try RunConfig.profile("smoke", arm: .skinR1)
+        config.rlLoraDropout = nil
+        config.loraDropout = 0.05
+        #expect(config.rlDropout == 0.05)
+        let apart = try config.overriding(["rlLoraDropout=0"])
+        #expect(apart.rlDropout == 0 && apart.loraDropout == 0.05)
+    }
+
     @Test func badSettingsNameWhatIsWrong() throws {
         let quick = try RunConfig.profile("quick", arm: .skinR1)
         for (setting, words) in [("sftEpoch=3", "not a run knob"), ("sftEpochs", "NAME=VALUE"),

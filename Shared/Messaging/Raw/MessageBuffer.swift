@@ -1,9 +1,9 @@
 import Foundation
 
 /// Hands consumed messages from the poll thread to async callers. `capacity` is the bound
-/// the poll thread keeps to: it pauses fetching while `isFull` and keeps polling (so the
-/// member keeps answering rebalances and its poll deadline), and a message that was already
-/// fetched when it paused is still appended.
+/// the poll thread keeps to: it pauses fetching when the buffer is full and resumes when it
+/// is half empty, polling all the while (so the member keeps answering rebalances and its
+/// poll deadline); a message that was already fetched when it paused is still appended.
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while holding
 /// `condition`; continuations are resumed after releasing it.
@@ -46,23 +46,29 @@ final class MessageBuffer: @unchecked Sendable {
         return true
     }
 
-    /// `capacity` or more messages are unread.
-    var isFull: Bool {
+    /// How full the buffer is, for flow control.
+    enum Level { case low, middle, full }
+
+    /// `.full` with `capacity` or more messages unread, `.low` with half of it or less.
+    var level: Level {
         condition.lock()
         defer { condition.unlock() }
-        return items.count >= capacity
+        return level(of: items.count)
     }
 
-    /// Waits up to `timeout` (on the calling thread) until the buffer has room or is finished;
-    /// returns whether it has room.
-    func waitForRoom(timeout: TimeInterval) -> Bool {
+    /// Waits up to `timeout` (on the calling thread) until the buffer is down to `.low` or
+    /// finished.
+    func waitUntilLow(timeout: TimeInterval) {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date(timeIntervalSinceNow: timeout)
-        while items.count >= capacity && !finished {
+        while level(of: items.count) != .low && !finished {
             if !condition.wait(until: deadline) { break }
         }
-        return items.count < capacity
+    }
+
+    private func level(of count: Int) -> Level {
+        count >= capacity ? .full : (count <= capacity / 2 ? .low : .middle)
     }
 
     /// Ends the sequence: unread messages are dropped (their offsets were not committed, so

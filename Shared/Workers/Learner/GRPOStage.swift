@@ -76,7 +76,8 @@ struct GRPOStage: Sendable {
 
     private func start(consumer: KafkaConsumer) async throws -> (State, resumedFrom: Int?) {
         let config = worker.run.config
-        let lora = LearnerModelShape.lora(config)
+        var lora = LearnerModelShape.lora(config)
+        lora.dropout = Float(config.rlDropout)
         if let checkpoint = try await worker.store.latestCheckpoint(stage: "rl") {
             guard let adapterSHA = checkpoint.adapterSHA, let optimizerSHA = checkpoint.optimizerSHA else {
                 throw LearnerError("GRPO checkpoint at step \(checkpoint.step) of run \(worker.run.id) lacks its adapter or optimizer blob")
@@ -287,7 +288,7 @@ struct GRPOStage: Sendable {
         let schedule = LearningRateSchedule(maxLR: Float(config.rlLearningRate), minLR: Float(config.rlLearningRate) * 0.1,
                                             warmupSteps: max(1, config.rlSteps / 20), totalSteps: max(1, config.rlSteps))
         let lr = schedule.learningRate(at: state.step)
-        let dropoutSeed: UInt64? = config.loraDropout > 0 ? state.rng.next() : nil
+        let dropoutSeed: UInt64? = config.rlDropout > 0 ? state.rng.next() : nil
         let (policy, reference, optimizer) = (state.policy, state.reference, state.optimizer)
         let chunk = max(1, config.batchSize)
         let maxNorm = worker.options.maxGradNorm

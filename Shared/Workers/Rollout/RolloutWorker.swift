@@ -22,15 +22,16 @@ public struct RolloutWorkerSettings: Sendable {
     public var versionPoll: Duration
     /// Longest wait for prompts before looking at versions again.
     public var fetchWait: Duration
-    /// Prompts the consumer may hold ahead of the worker (kept small: a worker waiting for
-    /// admission should not hoard prompts that another worker could sample).
+    /// Prompts the consumer may hold ahead of the worker (`PromptOrder.workerPrefetch`: more
+    /// than one fetch from every partition, so that partitions are read in turn). Only this
+    /// worker's partitions are buffered, so a waiting worker holds nothing another could take.
     public var prefetch: Int
     /// A ticket leased to a worker that has not heartbeaten as running for this long is
     /// taken back (the worker died before publishing its group).
     public var leaseStaleAfter: Duration
 
     public init(workerID: String, promptsPerBatch: Int = 4, versionPoll: Duration = .milliseconds(200),
-                fetchWait: Duration = .milliseconds(250), prefetch: Int = 16, leaseStaleAfter: Duration = .seconds(30)) {
+                fetchWait: Duration = .milliseconds(250), prefetch: Int = PromptOrder.workerPrefetch, leaseStaleAfter: Duration = .seconds(30)) {
         self.workerID = workerID
         self.promptsPerBatch = max(1, promptsPerBatch)
         self.versionPoll = versionPoll
@@ -131,11 +132,9 @@ public final class RolloutWorker: Sendable {
         let config = record.config
         let consumer = try KafkaConsumer(
             configuration: kafka,
-            // A small prefetch buffer, so that prompts spread over the workers: a worker refused
-            // admission stops reading and its consumer pauses fetching once the buffer is full
-            // (it still answers rebalances, so a joining worker gets partitions at once).
-            consumer: GroupMembership.consumer(groupID: Self.consumerGroup(runID: record.id),
-                                              bufferCapacity: settings.prefetch),
+            // A worker refused admission stops reading, and its consumer pauses fetching once the
+            // buffer is full (it still answers rebalances, so a joining worker gets partitions at once).
+            consumer: PromptOrder.consumer(groupID: Self.consumerGroup(runID: record.id), prefetch: settings.prefetch),
             topics: [PipelineTopics.prompts.name], logger: logger)
         let producer = try KafkaProducer(configuration: kafka, logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)

@@ -22,7 +22,7 @@ public enum TrajectorySynthesisService {
         var producer: KafkaProducer? = nil
         if run.config.arm.runsSFT || run.config.arm.runsRL {
             producer = try KafkaProducer(configuration: try kafkaConfiguration(context.runtime, clientID: "skinr1.synthesizer"),
-                                         logger: context.logger)
+                                         producer: PromptOrder.producer, logger: context.logger)
         }
         let worker = TrajectorySynthesisWorker(run: run, client: client, producer: producer, knowledge: knowledge,
                                                comparator: comparator, logger: context.logger)
