@@ -29,13 +29,15 @@ import Testing
         #expect(try quick.overriding([]) == quick)
     }
 
-    @Test func rlDropoutFollowsSFTsUnlessSetApart() throws {
-        var config = try RunConfig.profile("smoke", arm: .skinR1)
-        config.rlLoraDropout = nil
-        config.loraDropout = 0.05
-        #expect(config.rlDropout == 0.05)
-        let apart = try config.overriding(["rlLoraDropout=0"])
-        #expect(apart.rlDropout == 0 && apart.loraDropout == 0.05)
+    @Test func rlDropoutIsOffInTheProfilesAndFollowsSFTsInOlderRuns() throws {
+        for name in RunConfig.profiles {
+            let profile = try RunConfig.profile(name, arm: .skinR1)
+            #expect(profile.rlDropout == 0 && profile.loraDropout > 0, "\(name)")
+        }
+        var older = try RunConfig.profile("smoke", arm: .skinR1)
+        older.rlLoraDropout = nil
+        #expect(older.rlDropout == older.loraDropout)
+        #expect(try older.overriding(["rlLoraDropout=0.1"]).rlDropout == 0.1)
     }
 
     @Test func badSettingsNameWhatIsWrong() throws {
