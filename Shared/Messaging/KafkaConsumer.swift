@@ -12,7 +12,7 @@ import Logging
 /// Flow control: when `bufferCapacity` messages are unread, the poll thread pauses the
 /// member's partitions and goes on polling, so a member whose owner is not reading (a
 /// rollout worker refused admission) still answers rebalances at once and never overruns
-/// `max.poll.interval.ms`; it resumes them when the owner reads again.
+/// `max.poll.interval.ms`; it resumes them once the owner has read half of the buffer.
 public final class KafkaConsumer: Sendable {
     private struct Membership {
         var assignment: Set<KafkaTopicPartition> = []
@@ -160,7 +160,7 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Fetches from `partitions` again (once the buffer has room, if flow control paused them).
+    /// Fetches from `partitions` again (when flow control resumes, if it has them paused).
     public func resume(_ partitions: [KafkaTopicPartition]) async throws {
         let client = self.client, membership = self.membership
         try await client.blocking {
@@ -228,15 +228,16 @@ public final class KafkaConsumer: Sendable {
                                          logger: Logger) -> Bool {
         do {
             return try membership.withLock { state in
-                if level == .full && (!state.flowPaused || state.assignedSinceFlowPause) {
+                if state.flowPaused && level == .low {
+                    try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
+                    state.flowPaused = false
+                    logger.debug("buffer half empty: partitions resumed")
+                } else if state.flowPaused ? state.assignedSinceFlowPause : level == .full {
+                    // Newly assigned partitions are paused too while the buffer drains.
                     try client.pause(Array(state.assignment))
                     if !state.flowPaused { logger.debug("buffer full: partitions paused") }
                     state.flowPaused = true
                     state.assignedSinceFlowPause = false
-                } else if level == .low && state.flowPaused {
-                    try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
-                    state.flowPaused = false
-                    logger.debug("buffer has room: partitions resumed")
                 }
                 return state.flowPaused
             }
