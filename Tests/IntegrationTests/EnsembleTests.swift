@@ -48,6 +48,14 @@ struct EnsembleTests {
         }
     }
 
+    /// Connects to the run's private cluster while `up` runs, once its output names the port.
+    func connectWhileRunning(_ output: URL) async throws -> PostgresClient {
+        let started = try await waitForText(" on port ", in: output, timeout: .seconds(120))
+        let portLine = try #require(started.split(separator: "\n").first { $0.contains(" on port ") })
+        let port = try #require(portLine.split(separator: " ").last.map(String.init))
+        return try PostgresClient(url: "postgresql://postgres@127.0.0.1:\(port)/skinr1", maxConnections: 1, logger: logger)
+    }
+
     func count(_ client: PostgresClient, _ sql: SQLQuery) async throws -> Int {
         try await client.query(sql).first?.decode("n", as: Int.self) ?? -1
     }
@@ -120,10 +128,7 @@ struct EnsembleTests {
         let children = ChildProcesses()
         defer { children.killAll() }
         let (up, output) = try launchUp(children, in: dir, [])
-        let started = try await waitForText(" on port ", in: output, timeout: .seconds(120))
-        let portLine = try #require(started.split(separator: "\n").first { $0.contains(" on port ") })
-        let port = try #require(portLine.split(separator: " ").last.map(String.init))
-        let client = try PostgresClient(url: "postgresql://postgres@127.0.0.1:\(port)/skinr1", maxConnections: 1, logger: logger)
+        let client = try await connectWhileRunning(output)
 
         // Kill the learner once GRPO has checkpointed at least once, so it must resume from a checkpoint.
         var killedPID: Int?
@@ -150,6 +155,7 @@ struct EnsembleTests {
             #expect(steps == Array(1...max(1, steps.count)), "RL steps \(steps) are consecutive and unique")
         }
     }
+
     @Test func aRolloutWorkerAndTheScorerKilledMidGRPOLoseNothing() async throws {
         let dir = workdir("workerkill")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -157,10 +163,7 @@ struct EnsembleTests {
         defer { children.killAll() }
         let rlSteps = 30
         let (up, output) = try launchUp(children, in: dir, ["--rollout-workers", "2", "--set", "rlSteps=\(rlSteps)"])
-        let started = try await waitForText(" on port ", in: output, timeout: .seconds(120))
-        let portLine = try #require(started.split(separator: "\n").first { $0.contains(" on port ") })
-        let port = try #require(portLine.split(separator: " ").last.map(String.init))
-        let client = try PostgresClient(url: "postgresql://postgres@127.0.0.1:\(port)/skinr1", maxConnections: 1, logger: logger)
+        let client = try await connectWhileRunning(output)
 
         // Once GRPO has used some groups, kill one of the two workers and the only scorer at once:
         // their leased tickets, unscored rollouts and uncommitted offsets must all come back.
