@@ -85,6 +85,24 @@ struct ServiceRuntimeTests {
         #expect(BLASKernelSelection.kernel(forCPUFlags: ["sse2"]) == nil)
     }
 
+    @Test func startUpSetsWhatTheUserLeftOpenAndReexecutesOnce() {
+        typealias Selection = BLASKernelSelection
+        let timeout = "\(Selection.threadTimeout)"
+        #expect(Selection.settings(environment: [:], kernel: "SkylakeX") == [
+            Selection.coreTypeVariable: "SkylakeX", Selection.threadTimeoutVariable: timeout, Selection.reexecMarker: "SkylakeX",
+        ])
+        // The user's kernel stays; the marker then does not claim a selection.
+        #expect(Selection.settings(environment: [Selection.coreTypeVariable: "Haswell"], kernel: "SkylakeX") == [
+            Selection.threadTimeoutVariable: timeout, Selection.reexecMarker: "-",
+        ])
+        #expect(Selection.settings(environment: [Selection.threadTimeoutVariable: "28"], kernel: nil) == [:])
+        #expect(Selection.settings(environment: [Selection.threadTimeoutVariable: "28"], kernel: "Cooperlake") == [
+            Selection.coreTypeVariable: "Cooperlake", Selection.reexecMarker: "Cooperlake",
+        ])
+        // A re-executed process never re-executes again, whatever is missing.
+        #expect(Selection.settings(environment: [Selection.reexecMarker: "-"], kernel: "SkylakeX") == [:])
+    }
+
     @Test func countersAccumulate() {
         let counters = ServiceCounters()
         counters.add("messages")

@@ -126,6 +126,8 @@ struct LearnerTests {
             })
             #expect(byID["g-stale"]?.1 == "stale" && byID["g-stale"]?.0 == nil)
             #expect(byID["g-1"]?.0 == 1 && byID["g-flat"]?.0 == 1)
+            let returned = try await bench.client.query("SELECT returned FROM admission_tickets WHERE run_id = \(bench.record.id)")
+            #expect(try returned.first?.decode("returned", as: Int.self) == 1, "the stale group's ticket came back to the admission window")
 
             let versions = try await bench.client.query("""
                 SELECT version, stage, step, adapter_sha256 FROM policy_versions WHERE run_id = \(bench.record.id) ORDER BY version

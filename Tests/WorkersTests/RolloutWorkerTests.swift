@@ -202,6 +202,50 @@ struct RolloutWorkerTests {
         }
     }
 
+    @Test func ticketsOfDroppedGroupsComeBackOnce() async throws {
+        let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6, eta: 0, groupsPerStep: 2)
+        try await RolloutBench.with(config: config) { bench in
+            let run = bench.record.id
+            let window = AdmissionWindow(bound: .init(eta: 0), groupsPerStep: 2)
+            let tickets = AdmissionTickets(runID: run, window: window, holder: "w1", client: bench.client)
+            #expect(try await tickets.take(3, learnerStep: 0) == 1...2)
+            #expect(try await tickets.take(1, learnerStep: 0) == nil, "the window of step 0 holds two")
+            let dropped = rolloutPrompts(2, run: bench.record, images: ["img"]).enumerated().map { i, prompt in
+                RolloutGroupMessage(groupID: "\(run)-g\(i)", prompt: prompt, promptTokens: [1], answers: [], policyVersion: 0,
+                                    learnerIncarnation: "test", adapterSHA: nil, workerID: "w1", ticket: i + 1,
+                                    sampledAt: Date(), sampleMilliseconds: 1)
+            }
+            // The first group's worker recorded it (lease ended); the second's has not yet.
+            try await bench.client.execute(RolloutGroupRows.mark(dropped[0], runID: run, lag: 0, usedAtStep: nil, droppedReason: nil))
+            try await tickets.settle(1...1)
+
+            // The learner drops both as stale in its step transaction.
+            func dropBoth() async throws -> Int {
+                try await bench.client.transaction { tx in
+                    let back = try await AdmissionTickets.giveBackDropped(dropped, runID: run, on: tx)
+                    for group in dropped {
+                        try await tx.execute(RolloutGroupRows.mark(group, runID: run, lag: 2, usedAtStep: nil, droppedReason: "stale"))
+                    }
+                    return back
+                }
+            }
+            #expect(try await dropBoth() == 2)
+            #expect(try await tickets.returned() == 2)
+            #expect(try await bench.count("SELECT count(*)::bigint AS n FROM admission_leases WHERE run_id = \(run)") == 0,
+                    "the unsettled group's lease ended with its drop")
+            // Two groups may take their place at the same learner step.
+            #expect(try await tickets.take(3, learnerStep: 0) == 3...4)
+            // A learner replaying the step after a restart gives nothing back twice.
+            #expect(try await dropBoth() == 0)
+            #expect(try await tickets.returned() == 2)
+            #expect(try await tickets.take(1, learnerStep: 0) == nil)
+            // Nothing is left for a reclaim to return again.
+            try await bench.client.execute("UPDATE admission_leases SET taken_at = now() - interval '1 minute' WHERE run_id = \(run)")
+            #expect(try await tickets.reclaimAbandoned(staleAfter: .seconds(30)) == 2, "only tickets 3 and 4, still leased")
+            #expect(try await tickets.returned() == 4)
+        }
+    }
+
     @Test func aWorkerRefusedAdmissionTakesBackTheTicketsOfADeadWorker() async throws {
         // eta 0, 2 groups per step: a dead worker holds both tickets of step 0.
         let config = try rolloutTestConfig(groupSize: 2, maxNewTokens: 6, eta: 0, groupsPerStep: 2)

@@ -331,6 +331,7 @@ struct GRPOStage: Sendable {
             try await store.insertVersion(versionMessage, on: tx)
             try await store.insertStep(metrics, on: tx)
             try await store.markUsed(used, step: metrics.step, on: tx)
+            try await AdmissionTickets.giveBackDropped((g.stale + g.zeroVarianceSkipped).map(\.group), runID: store.runID, on: tx)
             try await store.markDropped(g.stale, reason: "stale", on: tx)
             try await store.markDropped(g.zeroVarianceSkipped, reason: "zero_variance", on: tx)
         }

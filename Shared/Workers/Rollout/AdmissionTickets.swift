@@ -1,10 +1,12 @@
+import Pipeline
 import Store
 import Training
 
 /// The run's shared ticket counter of rollout admission (METHOD.md 6.3, table
 /// `admission_tickets`): every group sampled holds one ticket, and tickets are issued only
 /// while the tickets outstanding (`issued - returned`) stay within the admission window of
-/// the learner's current step. Each ticket is leased to the worker instance that took it
+/// the learner's current step; a group the learner drops gives its ticket back
+/// (`giveBackDropped`). Each ticket is leased to the worker instance that took it
 /// (`admission_leases`) until its group is recorded; a worker that dies in between leaves
 /// a lease that any worker reclaims once the holder has stopped heartbeating, so the
 /// window does not stay shut on groups that will never come.
@@ -72,6 +74,33 @@ public struct AdmissionTickets: Sendable {
     @discardableResult
     public func giveBack(_ tickets: ClosedRange<Int>) async throws -> Int {
         try await returnLeases("ticket BETWEEN \(tickets.lowerBound) AND \(tickets.upperBound)")
+    }
+
+    /// Gives back the tickets of groups the learner drops (stale, or skipped for zero
+    /// variance), in the learner's step transaction before the groups are marked dropped.
+    /// A dropped group does not move the learner, so a window that kept counting it would
+    /// shrink for good: two rollout workers on the quick profile dropped four groups at
+    /// start-up, which left the window one step short for the rest of the run (lag 0, the
+    /// learner waiting two thirds of its time). Groups already recorded as dropped give
+    /// nothing back again (a learner replaying its steps after a restart), and the tickets'
+    /// leases end, so a later reclaim does not return them twice. Returns how many came back.
+    @discardableResult
+    public static func giveBackDropped(_ groups: [RolloutGroupMessage], runID: String,
+                                       on db: some PostgresQueryable) async throws -> Int {
+        guard !groups.isEmpty else { return 0 }
+        let rows = try await db.query("""
+            WITH dropped AS (
+                SELECT d.group_id, d.ticket FROM unnest(\(groups.map(\.groupID)), \(groups.map(\.ticket))) AS d (group_id, ticket)
+                WHERE NOT EXISTS (SELECT 1 FROM rollout_groups g
+                                  WHERE g.run_id = \(runID) AND g.group_id = d.group_id AND g.dropped_reason IS NOT NULL)
+            ), unleased AS (
+                DELETE FROM admission_leases l USING dropped d WHERE l.run_id = \(runID) AND l.ticket = d.ticket
+            )
+            UPDATE admission_tickets SET returned = returned + (SELECT count(*) FROM dropped)
+            WHERE run_id = \(runID)
+            RETURNING (SELECT count(*) FROM dropped) AS returned
+            """)
+        return try rows.first?.decode("returned", as: Int.self) ?? 0
     }
 
     /// Returns the tickets leased to instances that have not heartbeaten as running for
