@@ -10,7 +10,7 @@ struct RolloutGeneratorConfiguration: ParsableArguments, Sendable {
     var promptsPerBatch: Int = 4
 
     @Option(help: "How often, in milliseconds, the newest policy version is looked up.")
-    var versionPollMilliseconds: Int = 250
+    var versionPollMilliseconds: Int = 50
 
     @Option(help: "Prompts the consumer may hold ahead of sampling (at least 8 per partition of the prompts topic, so that partitions are read in turn).")
     var prefetch: Int = PromptOrder.workerPrefetch

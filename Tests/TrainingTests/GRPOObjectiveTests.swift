@@ -135,6 +135,14 @@ struct StalenessTests {
         #expect(window.capacity(learnerVersion: 10) == 48)
     }
 
+    @Test func aWorkerBatchIsHalfTheWindowAtMost() {
+        #expect(AdmissionWindow(bound: StalenessBound(eta: 1), groupsPerStep: 4).pipelinedBatch == 4)
+        #expect(AdmissionWindow(bound: StalenessBound(eta: 1), groupsPerStep: 2).pipelinedBatch == 2)
+        #expect(AdmissionWindow(bound: StalenessBound(eta: 0), groupsPerStep: 3).pipelinedBatch == 1)
+        #expect(AdmissionWindow(bound: StalenessBound(eta: 0), groupsPerStep: 1).pipelinedBatch == 1)
+        #expect(AdmissionWindow(bound: StalenessBound(eta: 3), groupsPerStep: 16).pipelinedBatch == 32)
+    }
+
     @Test func lagSummary() {
         #expect(LagSummary([]) == nil)
         let summary = LagSummary([0, 1, 1, 2])

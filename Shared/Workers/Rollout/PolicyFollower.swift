@@ -121,6 +121,17 @@ public final class PolicyFollower: Sendable {
         ])
     }
 
+    /// Returns once a version of a step after `step` is ready to swap in, or after `limit`
+    /// (whichever comes first), looking at the prepared policy every few milliseconds: a
+    /// worker refused admission starts its next batch as soon as the learner's new version
+    /// is loaded, not at its next poll.
+    public func waitForStep(after step: Int, limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while (newest?.published.step ?? Int.min) <= step, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Marks the base of the prepared policy as taken by the sampler, so that the follower
     /// does not keep a second reference to it.
     public func baseTaken(version: Int) {
