@@ -64,7 +64,7 @@ struct UpCommand: AsyncParsableCommand {
 
 /// Options shared by `up` and `experiment`.
 struct RunOptions: ParsableArguments, Sendable {
-    @Option(help: "Sizes and lengths: smoke (a few minutes), quick (about a quarter hour), paper (long).")
+    @Option(help: "Sizes and lengths: smoke (a few minutes), quick (10-15 minutes on two cores), paper (long).")
     var profile: String = "quick"
 
     @Option(help: "Working directory for the private database, logs and artifacts.")
