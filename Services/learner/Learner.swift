@@ -22,11 +22,11 @@ struct LearnerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = self.settings
-        let options = LearnerOptions(pollWait: .milliseconds(settings.pollWaitMs),
+        let options = LearnerOptions(pollWait: .milliseconds(settings.pollWaitMs), rlThreads: settings.rlThreads,
                                      maxTokenizerTexts: settings.tokenizerTexts, maxVisualCases: settings.visualCases)
         try await ServiceLauncher.run(service: "learner", options: runtime) { context, client in
             try await LearnerService.run(context: context, client: client, options: options,
-                                         blasThreads: settings.blasThreads)
+                                         threads: settings.threads)
         }
     }
 }

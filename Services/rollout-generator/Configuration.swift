@@ -15,12 +15,12 @@ struct RolloutGeneratorConfiguration: ParsableArguments, Sendable {
     @Option(help: "Prompts the consumer may hold ahead of sampling (at least 8 per partition of the prompts topic, so that partitions are read in turn).")
     var prefetch: Int = PromptOrder.workerPrefetch
 
-    @Option(help: "BLAS threads of this worker.")
-    var blasThreads: Int = 1
+    @Option(help: "Threads of this worker's numeric code (OpenBLAS and the model's loops); 1 suits workers that share the cores with the learner.")
+    var threads: Int = 1
 
     func validate() throws {
-        guard promptsPerBatch >= 1, versionPollMilliseconds >= 1, prefetch >= 1, blasThreads >= 1 else {
-            throw ValidationError("--prompts-per-batch, --version-poll-milliseconds, --prefetch and --blas-threads must be at least 1")
+        guard promptsPerBatch >= 1, versionPollMilliseconds >= 1, prefetch >= 1, threads >= 1 else {
+            throw ValidationError("--prompts-per-batch, --version-poll-milliseconds, --prefetch and --threads must be at least 1")
         }
     }
 }

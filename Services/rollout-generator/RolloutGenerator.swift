@@ -28,7 +28,7 @@ struct RolloutGeneratorCommand: AsyncParsableCommand {
             guard let runID = context.runtime.runID else {
                 throw ConfigurationError("no run: pass --run-id or set SKINR1_RUN_ID")
             }
-            NeuralNetThreads.setBLASThreads(settings.blasThreads)
+            NeuralNetThreads.setThreads(settings.threads)
             let record = try await RunRecord.load(id: runID, on: client)
             let worker = RolloutWorker(
                 record: record, client: client, kafka: try PipelineServiceBus.configuration(for: context.runtime),

@@ -41,8 +41,7 @@ struct BenchModel: AsyncParsableCommand {
         // The numeric work blocks for seconds: it runs on its own thread, not on the shared pool.
         try await onDedicatedThread {
             if let t = threads {
-                NeuralNetThreads.setBLASThreads(t)
-                NeuralNetThreads.loopThreads = t
+                NeuralNetThreads.setThreads(t)
             }
             if overfit {
                 try Self.runOverfit()

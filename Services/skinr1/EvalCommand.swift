@@ -23,8 +23,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Evaluation items decoded together.")
     var batch: Int = 32
 
-    @Option(help: "BLAS threads.")
-    var blasThreads: Int = 2
+    @Option(help: "Threads of the numeric code (OpenBLAS and the model's loops).")
+    var threads: Int = 2
 
     @Option(help: "Print this many answers of every suite (prompt's item id, chosen and correct letter, answer text).")
     var showAnswers: Int = 0
@@ -37,7 +37,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard version >= 0 else { throw ValidationError("--version must be 0 or more") }
-        guard batch >= 1, blasThreads >= 1 else { throw ValidationError("--batch and --blas-threads must be at least 1") }
+        guard batch >= 1, threads >= 1 else { throw ValidationError("--batch and --threads must be at least 1") }
         guard showAnswers >= 0 else { throw ValidationError("--show-answers must be 0 or more") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 (greedy) or positive") }
         if let minP { guard minP >= 0, minP <= 1 else { throw ValidationError("--min-p must lie in [0, 1]") } }
@@ -56,7 +56,7 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     private func evaluate(_ client: PostgresClient, logger: Logger) async throws {
-        NeuralNetThreads.setBLASThreads(blasThreads)
+        NeuralNetThreads.setThreads(threads)
         let record = try await RunRecord.load(id: run, on: client)
         let store = EvaluationStore(client: client)
         let policy = try await store.version(version, runID: run)

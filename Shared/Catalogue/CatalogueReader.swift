@@ -105,10 +105,10 @@ public struct CatalogueReader: Sendable {
 
     /// The bytes of a stored blob.
     public func blob(sha256: String) async throws -> [UInt8] {
-        guard let row = try await db.query("SELECT data FROM blobs WHERE sha256 = \(sha256)").first else {
+        guard let first = try await db.byteaColumn("SELECT data FROM blobs WHERE sha256 = \(sha256)").first, let bytes = first else {
             throw CatalogueError("no blob with sha256 \(sha256) in the store")
         }
-        return [UInt8](try row.decode("data", as: Data.self))
+        return bytes
     }
 
     /// A stored JPEG image, decoded.

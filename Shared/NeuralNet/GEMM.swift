@@ -56,10 +56,13 @@ public enum NeuralNetThreads {
     /// The BLAS thread count chosen by the program (0 until set: the library's default).
     static let configuredBLAS = Atomic<Int>(0)
 
-    /// Threads OpenBLAS uses inside one sgemm call.
-    public static func setBLASThreads(_ n: Int) {
+    /// Threads of the numeric code: OpenBLAS inside one sgemm call and the element-wise and
+    /// attention loops alike. A process that shares the cores with other busy processes
+    /// does best with 1: threads of its own only wait for each other there.
+    public static func setThreads(_ n: Int) {
         configuredBLAS.store(max(1, n), ordering: .relaxed)
         openblas_set_num_threads(Int32(max(1, n)))
+        loopThreads = n
     }
     /// The configured BLAS thread count (what sections that briefly run BLAS serially restore).
     public static var blasThreads: Int {

@@ -26,11 +26,10 @@ public struct BlobStore: Sendable {
 
     /// The bytes named `sha256`; an error names the blob when it is missing or damaged.
     public func get(_ sha256: String) async throws -> [UInt8] {
-        let rows = try await client.query("SELECT data FROM blobs WHERE sha256 = \(sha256)")
-        guard let row = rows.first else {
+        let rows = try await client.byteaColumn("SELECT data FROM blobs WHERE sha256 = \(sha256)")
+        guard let first = rows.first, let bytes = first else {
             throw PostgresError(.decoding, message: "blob \(sha256) is not in the store")
         }
-        let bytes: [UInt8] = try row.decode("data")
         guard SHA256.hexDigest(bytes) == sha256 else {
             throw PostgresError(.decoding, message: "blob \(sha256) is damaged: its bytes hash to something else")
         }

@@ -47,6 +47,10 @@ public final class PostgresClient: Sendable {
         try await withConnection { try await $0.execute(query) }
     }
 
+    public func byteaColumn(_ query: SQLQuery) async throws -> [[UInt8]?] {
+        try await withConnection { try await $0.byteaColumn(query) }
+    }
+
     public func transaction<T>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         try await withConnection { try await $0.transaction(body) }
     }

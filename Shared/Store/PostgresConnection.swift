@@ -12,6 +12,9 @@ public protocol PostgresQueryable: Sendable {
     /// Bulk-loads rows with COPY FROM STDIN; returns the number of rows written.
     @discardableResult
     func copy<Rows: Sequence<[SQLValue?]>>(into table: String, columns: [String], rows: Rows) async throws -> Int
+    /// Runs a query whose only column is bytea; each row's bytes (nil for NULL) come in
+    /// binary form, so large blobs are neither hex-encoded nor parsed.
+    func byteaColumn(_ query: SQLQuery) async throws -> [[UInt8]?]
 }
 
 /// One session with PostgreSQL.
@@ -100,6 +103,15 @@ public final class PostgresConnection: PostgresQueryable {
     @discardableResult
     public func copy<Rows: Sequence<[SQLValue?]>>(into table: String, columns: [String], rows: Rows) async throws -> Int {
         try await copy(into: table, columns: columns, rows: rows, scope: nil)
+    }
+
+    public func byteaColumn(_ query: SQLQuery) async throws -> [[UInt8]?] {
+        try await byteaColumn(query, scope: nil)
+    }
+
+    func byteaColumn(_ query: SQLQuery, scope: UInt64?) async throws -> [[UInt8]?] {
+        let (sql, binds) = try query.rendered()
+        return try await onSession(scope: scope) { raw in try raw.byteaColumn(sql, binds: binds) }
     }
 
     /// The server's version as `PQserverVersion` gives it (e.g. 150014 for 15.14).
@@ -282,6 +294,10 @@ public struct PostgresTransaction: PostgresQueryable {
     @discardableResult
     public func copy<Rows: Sequence<[SQLValue?]>>(into table: String, columns: [String], rows: Rows) async throws -> Int {
         try await connection.copy(into: table, columns: columns, rows: rows, scope: id)
+    }
+
+    public func byteaColumn(_ query: SQLQuery) async throws -> [[UInt8]?] {
+        try await connection.byteaColumn(query, scope: id)
     }
 
     /// Runs SQL text holding several statements and no parameters (used by migrations).

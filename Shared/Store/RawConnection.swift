@@ -98,6 +98,37 @@ final class RawConnection {
     /// Runs one statement with parameters (extended protocol, text results).
     func execute(_ sql: String, binds: [SQLValue?]) throws -> PostgresResult {
         let handle = try requireHandle()
+        return try check(try send(sql, binds: binds, handle: handle, binaryResults: false), handle: handle)
+    }
+
+    /// Runs a query whose only column is bytea and returns each row's bytes as the server
+    /// holds them (binary results: no hex text to build and parse for large blobs).
+    func byteaColumn(_ sql: String, binds: [SQLValue?]) throws -> [[UInt8]?] {
+        let handle = try requireHandle()
+        guard let result = try send(sql, binds: binds, handle: handle, binaryResults: true) else {
+            throw lostOrFailed(handle, "no result from the server")
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            if PQstatus(handle) != CONNECTION_OK {
+                throw lostOrFailed(handle, String(cString: PQresultErrorMessage(result)))
+            }
+            throw serverError(result)
+        }
+        guard PQnfields(result) == 1, PQftype(result, 0) == PostgresDataType.bytea.oid else {
+            let types = (0..<PQnfields(result)).map { PostgresDataType(oid: PQftype(result, $0)).description }
+            throw PostgresError(.decoding, message: "expected one bytea column, the query returned (\(types.joined(separator: ", ")))")
+        }
+        return (0..<PQntuples(result)).map { row in
+            if PQgetisnull(result, row, 0) == 1 { return nil }
+            let count = Int(PQgetlength(result, row, 0))
+            guard count > 0, let value = PQgetvalue(result, row, 0) else { return [] }
+            return value.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
+        }
+    }
+
+    /// Sends one statement with its parameters and waits for the result (nil: none came).
+    private func send(_ sql: String, binds: [SQLValue?], handle: OpaquePointer, binaryResults: Bool) throws -> OpaquePointer? {
         // Parameters: bytea goes in binary form (raw bytes), everything else in text form.
         var types: [Oid] = []
         var lengths: [Int32] = []
@@ -128,8 +159,7 @@ final class RawConnection {
             }
         }
         let values = buffers.map { UnsafePointer<CChar>($0) }
-        let result = PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, 0)
-        return try check(result, handle: handle)
+        return PQexecParams(handle, sql, Int32(binds.count), types, values, lengths, formats, binaryResults ? 1 : 0)
     }
 
     /// Runs one or more statements without parameters (simple protocol), e.g. a migration.

@@ -54,7 +54,7 @@ struct EvaluationBenchTests {
             let baseSHA = try await PolicyArtifacts(blobs: BlobStore(client: client)).storeBase(base, tokenizer: tokenizer)
             let policy = PublishedPolicy(version: 0, step: 0, stage: "base", baseSHA: baseSHA, adapterSHA: nil,
                                          learnerIncarnation: "bench", admissionCapacity: 0)
-            NeuralNetThreads.setBLASThreads(1)
+            NeuralNetThreads.setThreads(1)
             let result = try await PolicyEvaluator(client: client, logger: logger)
                 .evaluate(policy, items: items, maxNewTokens: config.maxNewTokens, batchSize: 32)
             #expect(result.outcomes.count == items.count)

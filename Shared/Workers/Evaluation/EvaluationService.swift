@@ -8,12 +8,12 @@ import Store
 /// The evaluator process: `EvaluationWorker` for the run until `evaluation_done`, then
 /// idle (heartbeating) until shutdown.
 public enum EvaluationService {
-    public static func run(_ context: ServiceContext, client: PostgresClient, batchSize: Int, blasThreads: Int,
+    public static func run(_ context: ServiceContext, client: PostgresClient, batchSize: Int, threads: Int,
                            poll: Duration) async throws {
         guard let runID = context.runtime.runID else {
             throw ConfigurationError("the evaluator needs a run: pass --run-id or set SKINR1_RUN_ID")
         }
-        NeuralNetThreads.setBLASThreads(blasThreads)
+        NeuralNetThreads.setThreads(threads)
         let run = try await RunRecord.load(id: runID, on: client)
         let counters = context.counters
         let worker = EvaluationWorker(

@@ -11,8 +11,8 @@ import Store
 /// supervisor does not mistake a finished learner for a crashed one.
 public enum LearnerService {
     public static func run(context: ServiceContext, client: PostgresClient, options: LearnerOptions,
-                           blasThreads: Int) async throws {
-        NeuralNetThreads.setBLASThreads(blasThreads)
+                           threads: Int) async throws {
+        NeuralNetThreads.setThreads(threads)
         guard let runID = context.runtime.runID else {
             throw ConfigurationError("the learner needs a run: pass --run-id or set SKINR1_RUN_ID")
         }
@@ -23,7 +23,7 @@ public enum LearnerService {
         let run = try await RunRecord.load(id: runID, on: client)
         context.logger.info("learner starting", metadata: [
             "run.id": "\(runID)", "run.arm": "\(run.config.arm.rawValue)", "run.profile": "\(run.config.profile)",
-            "learner.incarnation": "\(options.incarnation)", "blas.threads": "\(NeuralNetThreads.blasThreads)",
+            "learner.incarnation": "\(options.incarnation)", "threads": "\(threads)", "rl.threads": "\(options.rlThreads.map(String.init) ?? "same")",
         ])
         let worker = LearnerWorker(run: run, client: client, kafka: kafka, options: options,
                                    logger: context.logger, counters: context.counters)

@@ -28,13 +28,18 @@ public struct LearnerOptions: Sendable {
     /// For tests and drills: stop after this many GRPO steps of this process, as a crash
     /// would (no final checkpoint, no offset commit beyond the last checkpoint).
     public var haltAfterRLSteps: Int?
+    /// Threads of the numeric code during GRPO (nil: as set for the earlier stages). The
+    /// rollout workers and the evaluator run beside GRPO; on a machine they share, the
+    /// learner's own threads mostly wait for each other.
+    public var rlThreads: Int?
 
     public init(incarnation: String = "learner-" + UUID().uuidString.lowercased().prefix(8),
-                pollWait: Duration = .milliseconds(200), maxTokenizerTexts: Int = 4000, maxVisualCases: Int = 1500,
+                pollWait: Duration = .milliseconds(200), rlThreads: Int? = nil, maxTokenizerTexts: Int = 4000, maxVisualCases: Int = 1500,
                 maxGradNorm: Float = 1.0, sessionTimeout: Duration = GroupMembership.sessionTimeout, haltAfterRLSteps: Int? = nil) {
         self.sessionTimeout = sessionTimeout
         self.incarnation = incarnation
         self.pollWait = pollWait
+        self.rlThreads = rlThreads
         self.maxTokenizerTexts = maxTokenizerTexts
         self.maxVisualCases = maxVisualCases
         self.maxGradNorm = maxGradNorm
@@ -197,6 +202,10 @@ public final class LearnerWorker: Sendable {
                 version = done["version"] ?? version
             } else {
                 try await run.setStage("rl", on: client)
+                if let threads = options.rlThreads {
+                    NeuralNetThreads.setThreads(threads)
+                    logger.info("GRPO runs on \(threads) thread\(threads == 1 ? "" : "s") of numeric code")
+                }
                 let grpo = GRPOStage(worker: self, base: model, tokenizer: tokenizer, baseSHA: baseSHA,
                                      versionBeforeRL: version, publisher: publisher)
                 let outcome = try await grpo.run()
