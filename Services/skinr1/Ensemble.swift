@@ -82,6 +82,9 @@ actor Ensemble {
         Self.say("data ready in \(Self.seconds(since: started))")
     }
 
+    /// Nice value of the evaluator under `up`.
+    static let evaluatorNiceness = 10
+
     /// Starts every service of `runID` as a supervised child process.
     func startServices(runID: String, rolloutWorkers: Int, scorers: Int) throws -> Set<String> {
         let supervisor = ChildSupervisor(logger: logger)
@@ -98,6 +101,11 @@ actor Ensemble {
             child["SKINR1_RUN_ID"] = runID
             child["SKINR1_INSTANCE_ID"] = "\(runID)/\(instance)"
             child["SKINR1_HEARTBEAT_SECONDS"] = child["SKINR1_HEARTBEAT_SECONDS"] ?? "1"
+            if service == "evaluator" {
+                // The evaluator watches training and is not on its critical path: on shared
+                // cores it uses the time the learner and the workers leave (SKINR1_NICENESS wins).
+                child["SKINR1_NICENESS"] = child["SKINR1_NICENESS"] ?? "\(Self.evaluatorNiceness)"
+            }
             try supervisor.start(ChildSpec(
                 name: instance, executable: try Self.sibling(service), environment: child,
                 logFile: logs.appendingPathComponent("\(runID).\(instance).log")))

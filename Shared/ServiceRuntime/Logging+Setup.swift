@@ -13,6 +13,7 @@ public enum LogKey {
     public static let service = "service"
     public static let instance = "instance"
     public static let blasKernel = "blas.kernel"
+    public static let niceness = "process.niceness"
     public static let error = "error"
 }
 

@@ -26,6 +26,9 @@ public struct RuntimeOptions: ParsableArguments, Sendable {
     @Option(help: "Seconds between heartbeats written to the store (env SKINR1_HEARTBEAT_SECONDS).")
     public var heartbeatSeconds: Double?
 
+    @Option(help: "Nice value of the process, 0 (normal) to 19 (lowest priority) (env SKINR1_NICENESS; default 0).")
+    public var niceness: Int?
+
     public init() {}
 
     /// Resolves flags, then environment, then defaults; names the flag or variable that is wrong.
@@ -47,6 +50,10 @@ public struct RuntimeOptions: ParsableArguments, Sendable {
         guard let heartbeat = Double(heartbeatText), heartbeat > 0, heartbeat.isFinite else {
             throw ConfigurationError("heartbeat interval '\(heartbeatText)' must be a positive number of seconds (--heartbeat-seconds / SKINR1_HEARTBEAT_SECONDS)")
         }
+        let nicenessText = niceness.map { String($0) } ?? env["SKINR1_NICENESS"] ?? "0"
+        guard let nice = Int(nicenessText), ProcessPriority.range.contains(nice) else {
+            throw ConfigurationError("niceness '\(nicenessText)' must be a whole number from 0 to 19 (--niceness / SKINR1_NICENESS)")
+        }
         let host = ProcessInfo.processInfo.hostName
         let pid = ProcessInfo.processInfo.processIdentifier
         return RuntimeConfiguration(
@@ -57,6 +64,7 @@ public struct RuntimeOptions: ParsableArguments, Sendable {
             instanceID: pick(instanceID, "SKINR1_INSTANCE_ID") ?? "\(host)-\(pid)",
             runID: pick(runID, "SKINR1_RUN_ID"),
             heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)),
+            niceness: nice,
             host: host,
             pid: Int(pid)
         )
@@ -72,6 +80,8 @@ public struct RuntimeConfiguration: Sendable {
     public var instanceID: String
     public var runID: String?
     public var heartbeatInterval: Duration
+    /// Nice value the process gives itself at start (0: normal priority).
+    public var niceness: Int = 0
     public var host: String
     public var pid: Int
 

@@ -64,7 +64,8 @@ public enum ServiceHost {
         var logger = Logger(label: "skinr1.\(service)")
         logger[metadataKey: LogKey.service] = "\(service)"
         logger[metadataKey: LogKey.instance] = "\(runtime.instanceID)"
-        logger.info("starting", metadata: [LogKey.blasKernel: "\(BLASKernelSelection.summary)"])
+        logger.info("starting", metadata: [LogKey.blasKernel: "\(BLASKernelSelection.summary)",
+                                           LogKey.niceness: "\(ProcessPriority.current)"])
 
         let counters = ServiceCounters()
         let context = ServiceContext(service: service, runtime: runtime, logger: logger, counters: counters)

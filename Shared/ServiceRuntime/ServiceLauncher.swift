@@ -13,6 +13,7 @@ public enum ServiceLauncher {
         work: @escaping @Sendable (ServiceContext, PostgresClient) async throws -> Void
     ) async throws {
         let runtime = try options.resolve()
+        if runtime.niceness > 0 { try ProcessPriority.lower(to: runtime.niceness) }
         LoggingSetup.bootstrap(format: runtime.logFormat, level: runtime.logLevel)
         let logger = Logger(label: "skinr1.\(service)")
         let client = try PostgresClient(url: try runtime.requireDatabaseURL(), maxConnections: 4, logger: logger)

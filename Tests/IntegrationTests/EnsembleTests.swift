@@ -120,6 +120,15 @@ struct EnsembleTests {
             // Both workers joined the run (which of them wins the few smoke tickets is up to the broker).
             #expect(try await count(client, "SELECT count(*)::int8 AS n FROM service_heartbeats WHERE service = 'rollout-generator'") == 2)
         }
+        // The evaluator runs below the training processes; the learner at normal priority.
+        let logs = dir.appendingPathComponent("run/logs")
+        func log(_ instance: String) throws -> String {
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: logs.path).first { $0.hasSuffix(".\(instance).log") })
+            return try String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)
+        }
+        #expect(try log("evaluator-1").contains("process.niceness=10"))
+        #expect(try log("learner-1").contains("process.niceness=0"))
+        #expect(try log("learner-1").contains("GRPO runs on 1 thread of numeric code"))
     }
 
     @Test func aLearnerKilledMidRunResumesAndTheRunCompletes() async throws {

@@ -1,4 +1,5 @@
 import Backoff
+import Foundation
 import BLASKernel
 import Logging
 import Synchronization
@@ -75,6 +76,38 @@ struct ServiceRuntimeTests {
             try RuntimeOptions.parse([]).resolve(environment: [:]).requireDatabaseURL()
         }
         #expect(noDatabase?.description.contains("DATABASE_URL") == true)
+        #expect(try RuntimeOptions.parse([]).resolve(environment: [:]).niceness == 0)
+        #expect(try RuntimeOptions.parse(["--niceness", "7"]).resolve(environment: ["SKINR1_NICENESS": "3"]).niceness == 7)
+        let badNiceness = #expect(throws: ConfigurationError.self) {
+            try RuntimeOptions.parse([]).resolve(environment: ["SKINR1_NICENESS": "-5"])
+        }
+        #expect(badNiceness?.description.contains("SKINR1_NICENESS") == true)
+    }
+
+    /// Nice values of every thread of this process, from /proc.
+    private func threadNiceValues() throws -> [Int] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").map { task in
+            let stat = try String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)
+            // Fields after the command name (which ends at the last ')'): state is field 3, nice field 19.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            return Int(fields[16])!
+        }
+    }
+
+    @Test func lowerPriorityReachesEveryThreadAndThreadsStartedLater() throws {
+        // Nice 1 is a harmless change for the test process, and allowed without privileges.
+        let before = try threadNiceValues()
+        try #require(before.allSatisfy { $0 <= 1 }, "the test process starts at nice 0 or 1, got \(before)")
+        try ProcessPriority.lower(to: 1)
+        #expect(try threadNiceValues().allSatisfy { $0 == 1 }, "every thread runs at nice 1")
+        // A thread started afterwards inherits the value.
+        let seen = Mutex<Int?>(nil)
+        let thread = Thread { seen.withLock { $0 = ProcessPriority.current } }
+        thread.start()
+        while seen.withLock({ $0 }) == nil { usleep(1000) }
+        #expect(seen.withLock { $0 } == 1)
+        let outside = #expect(throws: ConfigurationError.self) { try ProcessPriority.lower(to: 20) }
+        #expect(outside?.description.contains("0...19") == true)
     }
 
     @Test func kernelFollowsTheCPUFlags() {
