@@ -98,23 +98,22 @@ final class RawConnection {
     /// Runs one statement with parameters (extended protocol, text results).
     func execute(_ sql: String, binds: [SQLValue?]) throws -> PostgresResult {
         let handle = try requireHandle()
-        return try check(try send(sql, binds: binds, handle: handle, binaryResults: false), handle: handle)
+        return try check(try send(sql, binds: binds, handle: handle, binaryResults: false), handle: handle) { result in
+            PostgresResult(copying: result)
+        }
     }
 
     /// Runs a query whose only column is bytea and returns each row's bytes as the server
     /// holds them (binary results: no hex text to build and parse for large blobs).
     func byteaColumn(_ sql: String, binds: [SQLValue?]) throws -> [[UInt8]?] {
         let handle = try requireHandle()
-        guard let result = try send(sql, binds: binds, handle: handle, binaryResults: true) else {
-            throw lostOrFailed(handle, "no result from the server")
+        return try check(try send(sql, binds: binds, handle: handle, binaryResults: true), handle: handle) { result in
+            try Self.byteaRows(result)
         }
-        defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
-            if PQstatus(handle) != CONNECTION_OK {
-                throw lostOrFailed(handle, String(cString: PQresultErrorMessage(result)))
-            }
-            throw serverError(result)
-        }
+    }
+
+    /// The rows of a binary-format result whose only column is bytea.
+    private static func byteaRows(_ result: OpaquePointer) throws -> [[UInt8]?] {
         guard PQnfields(result) == 1, PQftype(result, 0) == PostgresDataType.bytea.oid else {
             let types = (0..<PQnfields(result)).map { PostgresDataType(oid: PQftype(result, $0)).description }
             throw PostgresError(.decoding, message: "expected one bytea column, the query returned (\(types.joined(separator: ", ")))")
@@ -165,20 +164,18 @@ final class RawConnection {
     /// Runs one or more statements without parameters (simple protocol), e.g. a migration.
     func executeScript(_ sql: String) throws -> PostgresResult {
         let handle = try requireHandle()
-        return try check(PQexec(handle, sql), handle: handle)
+        return try check(PQexec(handle, sql), handle: handle) { PostgresResult(copying: $0) }
     }
 
-    /// Turns a `PGresult` into rows or an error, clearing it in every case.
-    private func check(_ result: OpaquePointer?, handle: OpaquePointer) throws -> PostgresResult {
+    /// Turns a `PGresult` into what `read` makes of it, or an error, clearing it in every case.
+    private func check<T>(_ result: OpaquePointer?, handle: OpaquePointer, read: (OpaquePointer) throws -> T) throws -> T {
         guard let result else {
             throw lostOrFailed(handle, "no result from the server")
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-            return PostgresResult(copying: result)
-        case PGRES_COPY_IN:
-            return PostgresResult(copying: result)
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN:
+            return try read(result)
         default:
             if PQstatus(handle) != CONNECTION_OK {
                 throw lostOrFailed(handle, String(cString: PQresultErrorMessage(result)))
