@@ -63,7 +63,8 @@ struct FlowControlTests {
         let idle = try KafkaConsumer(configuration: connection, consumer: configuration(group: group, capacity: 2),
                                      topics: [topic], logger: testLogger)
         let idleEvents = EventLog(idle)
-        #expect(try await collect(idle, count: 1).count == 1)
+        // At least one: when a wait times out just as messages arrive, they are taken as one batch.
+        #expect(try await !collect(idle, count: 1).isEmpty)
         #expect(idle.assignment.count == 4)
 
         // `idle` is not read from here on.
