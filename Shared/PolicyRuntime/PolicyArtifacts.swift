@@ -29,8 +29,13 @@ public struct PolicyArtifacts: Sendable {
     }
 
     public func storeAdapter(_ adapter: LoRAAdapter) async throws -> String {
-        let data = try PolicyCheckpoint.encodeAdapter(adapter)
-        return try await blobs.put([UInt8](data), mediaType: Self.adapterMediaType)
+        try await storeAdapter(encoded: [UInt8](try PolicyCheckpoint.encodeAdapter(adapter)))
+    }
+
+    /// Stores an adapter already encoded (`PolicyCheckpoint.encodeAdapter`), for a caller
+    /// that goes on changing the adapter while it is stored.
+    public func storeAdapter(encoded bytes: [UInt8]) async throws -> String {
+        try await blobs.put(bytes, mediaType: Self.adapterMediaType)
     }
 
     public func loadAdapter(_ sha256: String) async throws -> LoRAAdapter {

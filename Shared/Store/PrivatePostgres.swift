@@ -149,12 +149,12 @@ public final class PrivatePostgres: Sendable {
         guard result.status == 0 else {
             throw PostgresError(.cluster, message: "initdb failed for \(dataDirectory.path) (exit \(result.status)): \(result.output)")
         }
-        // Loopback and the unix socket only; the port is given at each start.
+        // Loopback and the unix socket only. The port and the socket's directory are given at
+        // each start, so a cluster whose directory was moved or copied starts where it is now.
         var settings = """
 
             # Private cluster settings
             listen_addresses = '127.0.0.1'
-            unix_socket_directories = '\(directory.path)'
             max_connections = 100
             shared_buffers = 64MB
             """
@@ -175,13 +175,19 @@ public final class PrivatePostgres: Sendable {
 
     private func startServer(logger: Logger) async throws {
         let result = try await Self.runCommand(binDirectory.appendingPathComponent("pg_ctl").path, [
-            "start", "-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "-o", "-p \(port)",
+            "start", "-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60",
+            "-o", "-p \(port) -k \(Self.shellQuoted(directory.path))",
         ], as: runAs)
         guard result.status == 0 else {
             let tail = logTail()
             logger.error("private PostgreSQL did not start", metadata: [StoreLogKey.logFile: "\(logFile.path)"])
             throw PostgresError(.cluster, message: "pg_ctl start failed for \(dataDirectory.path) (exit \(result.status)): \(result.output)\(tail)")
         }
+    }
+
+    /// `text` as one word for the shell through which pg_ctl starts the server.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The port of a server already running on this data directory, if any.

@@ -50,6 +50,44 @@ struct PrivatePostgresTests {
         await #expect(throws: PostgresError.self) { try await PostgresConnection.connect(config, logger: logger) }
     }
 
+    @Test func aMovedClusterStartsWhereItIsNow() async throws {
+        let name = "skinr1-pp-\(UUID().uuidString.prefix(8))"
+        let directory = URL(fileURLWithPath: "/tmp").appendingPathComponent(name)
+        // A quote in the new name: the socket directory goes through pg_ctl's shell.
+        let moved = URL(fileURLWithPath: "/tmp").appendingPathComponent("\(name) o'moved")
+        defer {
+            try? FileManager.default.removeItem(at: directory)
+            try? FileManager.default.removeItem(at: moved)
+        }
+        let first = try await PrivatePostgres.start(in: directory, durable: false, logger: logger)
+        do {
+            let db = try await PostgresConnection.connect(url: first.databaseURL, logger: logger)
+            try await db.execute("CREATE TABLE kept (v text)")
+            try await db.execute("INSERT INTO kept VALUES (\("moved along"))")
+            await db.close()
+        } catch {
+            try? await first.stop()
+            throw error
+        }
+        try await first.stop()
+        try FileManager.default.moveItem(at: directory, to: moved)
+
+        let again = try await PrivatePostgres.start(in: moved, durable: false, logger: logger)
+        do {
+            let db = try await PostgresConnection.connect(url: again.databaseURL, logger: logger)
+            let socket = try await db.query("SHOW unix_socket_directories").first?.decode(at: 0, as: String.self)
+            let kept = try await db.query("SELECT v FROM kept").first?.decode("v", as: String.self)
+            await db.close()
+            #expect(socket == moved.path)
+            #expect(kept == "moved along")
+            #expect(FileManager.default.fileExists(atPath: moved.appendingPathComponent(".s.PGSQL.\(again.port)").path))
+        } catch {
+            try? await again.stop()
+            throw error
+        }
+        try await again.stop()
+    }
+
     @Test(.enabled(if: geteuid() == 0, "only root hands the directory to the postgres user"))
     func unreachableDirectoryGivesAClearError() async throws {
         // /root is 0700: the postgres user cannot pass through it.
