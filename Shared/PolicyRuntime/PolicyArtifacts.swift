@@ -29,13 +29,14 @@ public struct PolicyArtifacts: Sendable {
     }
 
     public func storeAdapter(_ adapter: LoRAAdapter) async throws -> String {
-        try await storeAdapter(encoded: [UInt8](try PolicyCheckpoint.encodeAdapter(adapter)))
+        let data = try PolicyCheckpoint.encodeAdapter(adapter)
+        return try await blobs.put([UInt8](data), mediaType: Self.adapterMediaType)
     }
 
-    /// Stores an adapter already encoded (`PolicyCheckpoint.encodeAdapter`), for a caller
-    /// that goes on changing the adapter while it is stored.
-    public func storeAdapter(encoded bytes: [UInt8]) async throws -> String {
-        try await blobs.put(bytes, mediaType: Self.adapterMediaType)
+    /// Stores an adapter already encoded (`PolicyCheckpoint.encodeAdapter`) through
+    /// `queryable`, for example inside the transaction that records its version.
+    public static func storeAdapter(encoded bytes: [UInt8], on queryable: some PostgresQueryable) async throws -> String {
+        try await BlobStore.put(bytes, mediaType: adapterMediaType, on: queryable)
     }
 
     public func loadAdapter(_ sha256: String) async throws -> LoRAAdapter {

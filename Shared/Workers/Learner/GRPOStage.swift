@@ -13,10 +13,6 @@ import Training
 /// checkpoints that hold the adapter, the optimizer, the RNG and the Kafka offsets whose
 /// groups the weights include, all in one transaction. Offsets are committed to Kafka only
 /// after their checkpoint, so a restart resumes exactly there: no group applied twice, none lost.
-///
-/// A step's version is stored and announced while the next step gathers and computes (one
-/// at a time, in order): storing took about a fifth of a step's time on the quick profile.
-/// Checkpoints and every way out of the loop wait for it first.
 struct GRPOStage: Sendable {
     let worker: LearnerWorker
     let base: PolicyModel
@@ -51,8 +47,6 @@ struct GRPOStage: Sendable {
         /// Read from the topic, not handled yet (kept for the next step).
         var backlog: [KafkaConsumerMessage] = []
         var lastCheckpointStep: Int
-        /// The last step's version being stored and announced (`persist`).
-        var persisting: Task<Void, any Error>?
 
         init(policy: PolicyModel, reference: PolicyModel, adapter: LoRAAdapter, optimizer: AdamW, baseSHA: String,
              images: ImageCache, rng: SplitMix64, step: Int, version: Int, offsets: [KafkaTopicPartition: Int64],
@@ -135,45 +129,29 @@ struct GRPOStage: Sendable {
         let config = worker.run.config
         let (state, resumedFrom) = try await start(consumer: consumer)
         var reports: [RLStepReport] = []
-        do {
-            while state.step < config.rlSteps {
-                if let halt = worker.options.haltAfterRLSteps, reports.count >= halt {
-                    try await settle(state)
-                    worker.logger.warning("halting as configured, without a final checkpoint", metadata: ["step": "\(state.step)"])
-                    return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
-                }
-                let started = ContinuousClock.now
-                guard let gathered = try await gather(state, consumer: consumer) else {
-                    // Shutdown while gathering: the half-gathered step is abandoned (its messages
-                    // are neither applied nor committed); keep what the finished steps did.
-                    if state.step > state.lastCheckpointStep { try await checkpoint(state, consumer: consumer) }
-                    try await settle(state)
-                    return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
-                }
-                let report = try await apply(gathered, state: state, started: started)
-                reports.append(report)
-                if state.step % config.checkpointEvery == 0 || state.step == config.rlSteps || LearnerWorker.stopping {
-                    try await checkpoint(state, consumer: consumer)
-                }
-                if LearnerWorker.stopping && state.step < config.rlSteps {
-                    return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
-                }
+        while state.step < config.rlSteps {
+            if let halt = worker.options.haltAfterRLSteps, reports.count >= halt {
+                worker.logger.warning("halting as configured, without a final checkpoint", metadata: ["step": "\(state.step)"])
+                return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
             }
-            if state.step > state.lastCheckpointStep { try await checkpoint(state, consumer: consumer) }
-            try await settle(state)
-            return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: state.version)
-        } catch {
-            // Nothing of the stage outlives it: a version being stored finishes or fails first.
-            _ = try? await state.persisting?.value
-            throw error
+            let started = ContinuousClock.now
+            guard let gathered = try await gather(state, consumer: consumer) else {
+                // Shutdown while gathering: the half-gathered step is abandoned (its messages
+                // are neither applied nor committed); keep what the finished steps did.
+                if state.step > state.lastCheckpointStep { try await checkpoint(state, consumer: consumer) }
+                return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
+            }
+            let report = try await apply(gathered, state: state, started: started)
+            reports.append(report)
+            if state.step % config.checkpointEvery == 0 || state.step == config.rlSteps || LearnerWorker.stopping {
+                try await checkpoint(state, consumer: consumer)
+            }
+            if LearnerWorker.stopping && state.step < config.rlSteps {
+                return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: nil)
+            }
         }
-    }
-
-    /// Waits until the last step's version is stored and announced; its error, if it failed.
-    private func settle(_ state: State) async throws {
-        guard let persisting = state.persisting else { return }
-        state.persisting = nil
-        try await persisting.value
+        if state.step > state.lastCheckpointStep { try await checkpoint(state, consumer: consumer) }
+        return Outcome(steps: reports, resumedFrom: resumedFrom, finalVersion: state.version)
     }
 
     /// What one step takes from the topic.
@@ -321,10 +299,10 @@ struct GRPOStage: Sendable {
             let result = try GRPOUpdate.step(policy: policy, reference: reference, optimizer: optimizer, rows: frozenRows,
                                              settings: settings, chunk: chunk, dropoutSeed: dropoutSeed, learningRate: lr,
                                              maxNorm: maxNorm)
-            // The new weights as they are now: the next step changes them while these are stored.
             return (result, [UInt8](try PolicyCheckpoint.encodeAdapter(adapter)))
         }
-        let computeSeconds = (ContinuousClock.now - computeStart).seconds
+        let computeEnd = ContinuousClock.now
+        let computeSeconds = (computeEnd - computeStart).seconds
 
         // The new version: adapter blob, policy_versions, step row and group marks together.
         let learnerVersionBefore = state.version
@@ -348,61 +326,42 @@ struct GRPOStage: Sendable {
             truncatedWeightFraction: result.statistics.truncatedWeightFraction, gradNorm: Double(result.gradNorm),
             learningRate: Double(lr), tokensPerSecond: Double(result.tokens) / max(computeSeconds, 1e-9),
             waitFraction: min(1, g.waited.seconds / max(wall, 1e-9)))
+        let store = worker.store
         let used = g.groups.map { (group: $0.message.rollout, lag: $0.lag) }
-        let logged: Logger.Metadata = [
+        // The adapter and its version in one transaction: one commit a step instead of two.
+        let (baseSHA, version, step) = (state.baseSHA, state.version, state.step)
+        let (versionMessage, adapterSHA) = try await worker.client.transaction { tx in
+            let adapterSHA = try await PolicyArtifacts.storeAdapter(encoded: adapterBytes, on: tx)
+            let versionMessage = publisher.message(version: version, step: step, stage: .rl, baseSHA: baseSHA,
+                                                   adapterSHA: adapterSHA, rlStep: step)
+            try await store.insertVersion(versionMessage, on: tx)
+            try await store.insertStep(metrics, on: tx)
+            try await store.markUsed(used, step: metrics.step, on: tx)
+            try await AdmissionTickets.giveBackDropped((g.stale + g.zeroVarianceSkipped).map(\.group), runID: store.runID, on: tx)
+            try await store.markDropped(g.stale, reason: "stale", on: tx)
+            try await store.markDropped(g.zeroVarianceSkipped, reason: "zero_variance", on: tx)
+            return (versionMessage, adapterSHA)
+        }
+        try await publisher.send(versionMessage)
+        let persistSeconds = (ContinuousClock.now - computeEnd).seconds
+        worker.counters?.add("rl.steps")
+        worker.counters?.add("rl.groups", Int64(g.groups.count))
+        worker.counters?.add("rl.reference_from_workers", Int64(result.referenceFromWorkers))
+        worker.logger.info("GRPO step", metadata: [
             "step": "\(state.step)", "version": "\(state.version)", "loss": "\(result.loss)",
             "reward.mean": "\(metrics.rewardMean ?? 0)", "kl": "\(result.statistics.klMean)",
             "lag.max": "\(lags?.max ?? 0)", "dropped.stale": "\(g.stale.count)", "from.version": "\(learnerVersionBefore)",
-            "wait.fraction": "\(metrics.waitFraction)", "prepare.s": "\((computeStart - started - g.waited).seconds)",
-            "compute.s": "\(computeSeconds)", "reference.from_workers": "\(result.referenceFromWorkers)/\(rows.count)",
-        ]
-        let previous = state.persisting
-        let (baseSHA, stale, zeroVarianceSkipped) = (state.baseSHA, g.stale, g.zeroVarianceSkipped)
-        let referenceFromWorkers = result.referenceFromWorkers
-        state.persisting = Task {
-            try await previous?.value
-            try await persist(adapterBytes: adapterBytes, baseSHA: baseSHA, metrics: metrics, used: used, stale: stale,
-                              zeroVarianceSkipped: zeroVarianceSkipped, referenceFromWorkers: referenceFromWorkers,
-                              logged: logged)
-        }
+            "adapter.sha": "\(adapterSHA.prefix(12))", "wait.fraction": "\(metrics.waitFraction)",
+            "prepare.s": "\((computeStart - started - g.waited).seconds)",
+            "compute.s": "\(computeSeconds)", "persist.s": "\(persistSeconds)", "reference.from_workers": "\(result.referenceFromWorkers)/\(rows.count)",
+        ])
         return RLStepReport(step: state.step, version: state.version, groupIDs: used.map(\.group.groupID),
                             droppedStale: g.stale.map(\.group.groupID), metrics: metrics,
                             seconds: (ContinuousClock.now - started).seconds)
     }
 
-    /// Stores a step's adapter and, in one transaction, its version, its step row and what
-    /// became of its groups; then announces the version.
-    private func persist(adapterBytes: [UInt8], baseSHA: String, metrics: LearnerStepMetrics,
-                         used: [(group: RolloutGroupMessage, lag: Int)], stale: [(group: RolloutGroupMessage, lag: Int)],
-                         zeroVarianceSkipped: [(group: RolloutGroupMessage, lag: Int)], referenceFromWorkers: Int,
-                         logged: Logger.Metadata) async throws {
-        let persistStart = ContinuousClock.now
-        let adapterSHA = try await worker.artifacts.storeAdapter(encoded: adapterBytes)
-        let versionMessage = publisher.message(version: metrics.version, step: metrics.step, stage: .rl, baseSHA: baseSHA,
-                                               adapterSHA: adapterSHA, rlStep: metrics.step)
-        let store = worker.store
-        try await worker.client.transaction { tx in
-            try await store.insertVersion(versionMessage, on: tx)
-            try await store.insertStep(metrics, on: tx)
-            try await store.markUsed(used, step: metrics.step, on: tx)
-            try await AdmissionTickets.giveBackDropped((stale + zeroVarianceSkipped).map(\.group), runID: store.runID, on: tx)
-            try await store.markDropped(stale, reason: "stale", on: tx)
-            try await store.markDropped(zeroVarianceSkipped, reason: "zero_variance", on: tx)
-        }
-        try await publisher.send(versionMessage)
-        worker.counters?.add("rl.steps")
-        worker.counters?.add("rl.groups", Int64(used.count))
-        worker.counters?.add("rl.reference_from_workers", Int64(referenceFromWorkers))
-        var metadata = logged
-        metadata["adapter.sha"] = "\(adapterSHA.prefix(12))"
-        metadata["persist.s"] = "\((ContinuousClock.now - persistStart).seconds)"
-        worker.logger.info("GRPO step", metadata: metadata)
-    }
-
-    /// Checkpoint in one transaction, then (only then) the Kafka commit of its offsets. The
-    /// steps it includes are stored first.
+    /// Checkpoint in one transaction, then (only then) the Kafka commit of its offsets.
     private func checkpoint(_ state: State, consumer: KafkaConsumer) async throws {
-        try await settle(state)
         let (adapter, optimizer) = (state.adapter, state.optimizer)
         let (adapterBytes, optimizerBytes) = try await worker.executor.run {
             ([UInt8](try PolicyCheckpoint.encodeAdapter(adapter)), [UInt8](try PolicyCheckpoint.encodeOptimizer(optimizer)))
