@@ -38,6 +38,8 @@ struct GRPOStage: Sendable {
         let optimizer: AdamW
         let baseSHA: String
         let images: ImageCache
+        /// The stored adapter of `version` (what a checkpoint at this step refers to).
+        var adapterSHA: String
         var rng: SplitMix64
         var step: Int
         var version: Int
@@ -49,10 +51,11 @@ struct GRPOStage: Sendable {
         var lastCheckpointStep: Int
 
         init(policy: PolicyModel, reference: PolicyModel, adapter: LoRAAdapter, optimizer: AdamW, baseSHA: String,
-             images: ImageCache, rng: SplitMix64, step: Int, version: Int, offsets: [KafkaTopicPartition: Int64],
-             usedIDs: Set<String>) {
+             images: ImageCache, adapterSHA: String, rng: SplitMix64, step: Int, version: Int,
+             offsets: [KafkaTopicPartition: Int64], usedIDs: Set<String>) {
             self.policy = policy; self.reference = reference; self.adapter = adapter; self.optimizer = optimizer
-            self.baseSHA = baseSHA; self.images = images; self.rng = rng; self.step = step; self.version = version; self.offsets = offsets
+            self.baseSHA = baseSHA; self.images = images; self.adapterSHA = adapterSHA; self.rng = rng
+            self.step = step; self.version = version; self.offsets = offsets
             self.usedIDs = usedIDs; self.lastCheckpointStep = step
         }
     }
@@ -99,7 +102,7 @@ struct GRPOStage: Sendable {
                 "offsets": "\(checkpoint.offsets.map(\.description).joined(separator: ","))",
             ])
             let state = State(policy: policy, reference: reference, adapter: adapter, optimizer: optimizer,
-                              baseSHA: checkpoint.baseSHA, images: imageCache(policy),
+                              baseSHA: checkpoint.baseSHA, images: imageCache(policy), adapterSHA: adapterSHA,
                               rng: SplitMix64(seed: checkpoint.rngState),
                               step: checkpoint.step, version: checkpoint.version, offsets: offsets, usedIDs: used)
             return (state, checkpoint.step)
@@ -109,10 +112,11 @@ struct GRPOStage: Sendable {
         let reference = try await worker.executor.run { try policy.clone() }
         let adapter = try LoRAAdapter(modelConfig: policy.config, config: lora, seed: config.seed ^ 0x0091_7E)
         try await worker.executor.run { try policy.attach(adapter) }
-        let state = State(policy: policy, reference: reference, adapter: adapter, optimizer: AdamW(layout: adapter.layout),
-                          baseSHA: baseSHA, images: imageCache(policy), rng: SplitMix64(seed: config.seed, stream: "grpo"), step: 0,
-                          version: versionBeforeRL + 1, offsets: [:], usedIDs: [])
         let adapterSHA = try await worker.artifacts.storeAdapter(adapter)
+        let state = State(policy: policy, reference: reference, adapter: adapter, optimizer: AdamW(layout: adapter.layout),
+                          baseSHA: baseSHA, images: imageCache(policy), adapterSHA: adapterSHA,
+                          rng: SplitMix64(seed: config.seed, stream: "grpo"), step: 0,
+                          version: versionBeforeRL + 1, offsets: [:], usedIDs: [])
         try await publisher.publish(version: state.version, step: 0, stage: .rl, baseSHA: baseSHA, adapterSHA: adapterSHA, rlStep: 0)
         try await worker.run.mark(.rlStarted, detail: ["version": state.version], on: worker.client)
         try await checkpoint(state, consumer: consumer)
@@ -295,14 +299,16 @@ struct GRPOStage: Sendable {
         let frozenRows = rows
         let computeStart = ContinuousClock.now
         let adapter = state.adapter
-        let (result, adapterBytes) = try await worker.executor.run {
+        // The new adapter is encoded in the same job, so storing it needs no second hop to the
+        // model thread; `compute.s` (and tokens a second) count the update alone.
+        let (result, computeSeconds, adapterBytes) = try await worker.executor.run {
             let result = try GRPOUpdate.step(policy: policy, reference: reference, optimizer: optimizer, rows: frozenRows,
                                              settings: settings, chunk: chunk, dropoutSeed: dropoutSeed, learningRate: lr,
                                              maxNorm: maxNorm)
-            return (result, [UInt8](try PolicyCheckpoint.encodeAdapter(adapter)))
+            let computed = (ContinuousClock.now - computeStart).seconds
+            return (result, computed, [UInt8](try PolicyCheckpoint.encodeAdapter(adapter)))
         }
         let computeEnd = ContinuousClock.now
-        let computeSeconds = (computeEnd - computeStart).seconds
 
         // The new version: adapter blob, policy_versions, step row and group marks together.
         let learnerVersionBefore = state.version
@@ -329,11 +335,11 @@ struct GRPOStage: Sendable {
         let store = worker.store
         let used = g.groups.map { (group: $0.message.rollout, lag: $0.lag) }
         // The adapter and its version in one transaction: one commit a step instead of two.
-        let (baseSHA, version, step) = (state.baseSHA, state.version, state.step)
+        let baseSHA = state.baseSHA
         let (versionMessage, adapterSHA) = try await worker.client.transaction { tx in
             let adapterSHA = try await PolicyArtifacts.storeAdapter(encoded: adapterBytes, on: tx)
-            let versionMessage = publisher.message(version: version, step: step, stage: .rl, baseSHA: baseSHA,
-                                                   adapterSHA: adapterSHA, rlStep: step)
+            let versionMessage = publisher.message(version: metrics.version, step: metrics.step, stage: .rl, baseSHA: baseSHA,
+                                                   adapterSHA: adapterSHA, rlStep: metrics.step)
             try await store.insertVersion(versionMessage, on: tx)
             try await store.insertStep(metrics, on: tx)
             try await store.markUsed(used, step: metrics.step, on: tx)
@@ -342,6 +348,7 @@ struct GRPOStage: Sendable {
             try await store.markDropped(g.zeroVarianceSkipped, reason: "zero_variance", on: tx)
             return (versionMessage, adapterSHA)
         }
+        state.adapterSHA = adapterSHA
         try await publisher.send(versionMessage)
         let persistSeconds = (ContinuousClock.now - computeEnd).seconds
         worker.counters?.add("rl.steps")
@@ -360,18 +367,17 @@ struct GRPOStage: Sendable {
                             seconds: (ContinuousClock.now - started).seconds)
     }
 
-    /// Checkpoint in one transaction, then (only then) the Kafka commit of its offsets.
+    /// Checkpoint in one transaction, then (only then) the Kafka commit of its offsets. The
+    /// adapter is the one stored with the current version.
     private func checkpoint(_ state: State, consumer: KafkaConsumer) async throws {
-        let (adapter, optimizer) = (state.adapter, state.optimizer)
-        let (adapterBytes, optimizerBytes) = try await worker.executor.run {
-            ([UInt8](try PolicyCheckpoint.encodeAdapter(adapter)), [UInt8](try PolicyCheckpoint.encodeOptimizer(optimizer)))
-        }
+        let optimizer = state.optimizer
+        let optimizerBytes = try await worker.executor.run { [UInt8](try PolicyCheckpoint.encodeOptimizer(optimizer)) }
         let positions = state.offsets.map {
             KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value)
         }
         try await worker.store.writeCheckpoint(
             step: state.step, stage: "rl", version: state.version, baseSHA: state.baseSHA, referenceSHA: state.baseSHA,
-            adapterBytes: adapterBytes, optimizerBytes: optimizerBytes, rngState: state.rng.state, offsets: positions,
+            adapterSHA: state.adapterSHA, optimizerBytes: optimizerBytes, rngState: state.rng.state, offsets: positions,
             incarnation: worker.options.incarnation)
         state.lastCheckpointStep = state.step
         if !positions.isEmpty { try await consumer.commit(offsets: positions) }

@@ -129,20 +129,17 @@ struct LearnerStore: Sendable {
         return Set(try rows.map { try $0.decode("group_id") })
     }
 
-    /// Writes a checkpoint with its blobs in ONE transaction (issue 5, item 4).
+    /// Writes a checkpoint and its optimizer blob in one transaction. `adapterSHA` names an
+    /// adapter already stored (GRPO stores each version's adapter with the version).
     func writeCheckpoint(step: Int, stage: String, version: Int, baseSHA: String, referenceSHA: String?,
-                         adapterBytes: [UInt8]?, optimizerBytes: [UInt8]?, rngState: UInt64,
+                         adapterSHA: String?, optimizerBytes: [UInt8]?, rngState: UInt64,
                          offsets: [KafkaTopicPartitionOffset], incarnation: String) async throws {
         let stored = offsets.map { StoredOffset(topic: $0.topic, partition: $0.partition, offset: $0.offset) }
             .sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         let rng = ["state": String(rngState)]
         let runID = self.runID
         try await client.transaction { tx in
-            var adapterSHA: String? = nil
             var optimizerSHA: String? = nil
-            if let adapterBytes {
-                adapterSHA = try await BlobStore.put(adapterBytes, mediaType: PolicyArtifacts.adapterMediaType, on: tx)
-            }
             if let optimizerBytes {
                 optimizerSHA = try await BlobStore.put(optimizerBytes, mediaType: PolicyArtifacts.optimizerMediaType, on: tx)
             }

@@ -240,7 +240,7 @@ struct SFTStage: Sendable {
         try await publisher.publish(version: 1, step: step, stage: .sft, baseSHA: mergedSHA, adapterSHA: nil, rlStep: 0)
         let positions = offsets.map { KafkaTopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) }
         try await worker.store.writeCheckpoint(
-            step: step, stage: "sft", version: 1, baseSHA: mergedSHA, referenceSHA: mergedSHA, adapterBytes: nil,
+            step: step, stage: "sft", version: 1, baseSHA: mergedSHA, referenceSHA: mergedSHA, adapterSHA: nil,
             optimizerBytes: nil, rngState: rng.state, offsets: positions, incarnation: worker.options.incarnation)
         try await run.mark(.sftDone, detail: ["version": 1], on: worker.client)
         // Offsets are committed only once everything they stand for is durable.
