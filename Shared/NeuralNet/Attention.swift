@@ -6,9 +6,10 @@ import Foundation
 
 /// out (B, L, C) = softmax(q k^T / sqrt(hs) [+ causal mask]) v, per batch row and head.
 /// att (B, H, L, L) keeps the probabilities for the backward (masked entries are 0).
+/// `holes` (B, L, 2), for branched rows: query (b, t) does not attend to keys [lo, hi) either.
 func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>,
                       _ qkv: UnsafePointer<Float>,
-                      _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool) {
+                      _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool, holes: UnsafePointer<Int32>? = nil) {
     let hs = c / h, c3 = 3 * c
     let scale = 1 / Float(hs).squareRoot()
     parallelWithSerialBLAS(b * h) { range in
@@ -18,22 +19,30 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
             let k = q + c, v = q + 2 * c
             let p = att + (bi * h + hi) * l * l
             gemm(false, true, l, l, hs, scale, q, c3, k, c3, 0, p, l)
-            for t in 0..<l { softmaxRow(p + t * l, causal ? t + 1 : l, l) }
+            for t in 0..<l {
+                let valid = causal ? t + 1 : l
+                if let holes, case let (lo, hi) = (Int(holes[(bi * l + t) * 2]), Int(holes[(bi * l + t) * 2 + 1])), hi > lo {
+                    softmaxRow(p + t * l, valid, l, hole: lo..<hi)
+                } else {
+                    softmaxRow(p + t * l, valid, l)
+                }
+            }
             gemm(false, false, l, hs, l, 1, p, l, v, c3, 0, out + bi * l * c + hi * hs, c)
         }
     }
 }
 
 /// Rotary positions on the q and k thirds of qkv (B, L, 3C), rows at positions
-/// firstPosition..<firstPosition+L: in every head, the pair (2i, 2i+1) of the vector at
-/// position p turns by the angle p * 10000^(-2i/hs), so that q.k depends on the distance
-/// between positions only. `inverse` turns back by the same angle, which is the backward of
-/// the rotation (an orthogonal map's transpose is its inverse).
+/// firstPosition..<firstPosition+L (or `positions` (B, L) when given): in every head, the pair
+/// (2i, 2i+1) of the vector at position p turns by the angle p * 10000^(-2i/hs), so that q.k
+/// depends on the distance between positions only. `inverse` turns back by the same angle,
+/// which is the backward of the rotation (an orthogonal map's transpose is its inverse).
 func rotaryInPlace(_ qkv: UnsafeMutablePointer<Float>, _ b: Int, _ l: Int, _ c: Int, _ h: Int,
-                   firstPosition: Int = 0, inverse: Bool) {
+                   firstPosition: Int = 0, positions: UnsafePointer<Int32>? = nil, inverse: Bool) {
     let hs = c / h, half = hs / 2
-    var cosines = [Float](repeating: 0, count: l * half), sines = cosines
-    for t in 0..<l {
+    let span = positions.map { p in Int((0..<(b * l)).map { p[$0] }.max() ?? 0) + 1 } ?? l
+    var cosines = [Float](repeating: 0, count: span * half), sines = cosines
+    for t in 0..<span {
         for i in 0..<half {
             let angle = Double(firstPosition + t) * pow(10_000, -2 * Double(i) / Double(hs))
             cosines[t * half + i] = Float(cos(angle))
@@ -41,7 +50,7 @@ func rotaryInPlace(_ qkv: UnsafeMutablePointer<Float>, _ b: Int, _ l: Int, _ c: 
         }
     }
     for row in 0..<(b * l) {
-        let t = row % l
+        let t = positions.map { Int($0[row]) } ?? row % l
         for part in 0..<2 {                       // q, then k
             for hi in 0..<h {
                 let v = qkv + row * 3 * c + part * c + hi * hs
@@ -54,6 +63,18 @@ func rotaryInPlace(_ qkv: UnsafeMutablePointer<Float>, _ b: Int, _ l: Int, _ c: 
             }
         }
     }
+}
+
+/// In-place softmax of row[0..<valid] without row[hole] (0 < hole.lower, hole.upper < valid),
+/// which becomes 0 with row[valid..<width].
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ valid: Int, _ width: Int, hole: Range<Int>) {
+    let lo = hole.lowerBound, hi = hole.upperBound
+    let mx = max(maxOf(row, lo), maxOf(row + hi, valid - hi))
+    let inverse = 1 / (expShiftedInPlace(row, lo, mx) + expShiftedInPlace(row + hi, valid - hi, mx))
+    scaleInPlace(row, inverse, lo)
+    scaleInPlace(row + hi, inverse, valid - hi)
+    for j in lo..<hi { row[j] = 0 }
+    for j in valid..<width { row[j] = 0 }
 }
 
 /// In-place softmax of row[0..<valid]; row[valid..<width] becomes 0.

@@ -35,13 +35,15 @@ extension PolicyModel {
     }
 
     func blockForward(_ a: BlockActs, _ x: UnsafePointer<Float>, _ w: BlockView, _ lw: LoRABlockView?,
-                      _ b: Int, _ l: Int, _ causal: Bool, _ rng: inout SeededGenerator?) {
+                      _ b: Int, _ l: Int, _ causal: Bool, _ rng: inout SeededGenerator?, layout: DecoderLayout? = nil) {
         let n = b * l, c = config.channels, f = config.hidden
         let lv = lw ?? LoRABlockView()
         normForward(a.ln1.pointer, a.ln1Mean.pointer, a.ln1Rstd.pointer, x, ptr(w.ln1w), optPtr(w.ln1b), n, c)
         project(a.qkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, &rng)
-        if causal && config.usesRotary { rotaryInPlace(a.qkv.pointer, b, l, c, config.heads, inverse: false) }
-        attentionForward(a.atty.pointer, a.att.pointer, a.qkv.pointer, b, l, c, config.heads, causal)
+        if causal && config.usesRotary {
+            rotaryInPlace(a.qkv.pointer, b, l, c, config.heads, positions: layout?.positions, inverse: false)
+        }
+        attentionForward(a.atty.pointer, a.att.pointer, a.qkv.pointer, b, l, c, config.heads, causal, holes: layout?.holes)
         project(a.res1.pointer, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, &rng)
         addInPlace(a.res1.pointer, x, n * c)
         normForward(a.ln2.pointer, a.ln2Mean.pointer, a.ln2Rstd.pointer, a.res1.pointer, ptr(w.ln2w), optPtr(w.ln2b), n, c)
@@ -54,7 +56,7 @@ extension PolicyModel {
     /// dres holds d(out) on entry and d(x) on return.
     func blockBackward(_ dres: UnsafeMutablePointer<Float>, _ a: BlockActs, _ x: UnsafePointer<Float>,
                        _ w: BlockView, _ lw: LoRABlockView?, _ s: Activations,
-                       _ b: Int, _ l: Int, _ causal: Bool, _ dropped: Bool) {
+                       _ b: Int, _ l: Int, _ causal: Bool, _ dropped: Bool, layout: DecoderLayout? = nil) {
         let n = b * l, c = config.channels, f = config.hidden
         let lv = lw ?? LoRABlockView()
         let isLN = config.norm == .layerNorm
@@ -72,7 +74,10 @@ extension PolicyModel {
         projectBackward(s.datty.pointer, dres, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, s, dropped)
         s.dqkv.pointer.update(repeating: 0, count: n * 3 * c)
         attentionBackward(s.dqkv.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads, causal)
-        if causal && config.usesRotary { rotaryInPlace(s.dqkv.pointer, b, l, c, config.heads, inverse: true) }
+        // (attention's backward needs no holes: their probabilities are 0, so are their gradients)
+        if causal && config.usesRotary {
+            rotaryInPlace(s.dqkv.pointer, b, l, c, config.heads, positions: layout?.positions, inverse: true)
+        }
         s.dln.pointer.update(repeating: 0, count: n * c)
         projectBackward(s.dln.pointer, s.dqkv.pointer, a.lora[0], a.ln1.pointer, w.qkvw, w.qkvb, lv.qkv, n, c, 3 * c, s, dropped)
         normBackward(dres, gradPtr(w.ln1w), gradPtr(w.ln1b), s.dln.pointer, x, ptr(w.ln1w),

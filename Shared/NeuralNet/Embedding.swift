@@ -80,13 +80,13 @@ func poolBackward(_ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Flo
 func decoderEmbedForward(_ x: UnsafeMutablePointer<Float>,
                          _ visual: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
                          _ wte: UnsafePointer<Float>, _ wpe: UnsafePointer<Float>,
-                         _ b: Int, _ vn: Int, _ t: Int, _ c: Int) {
+                         _ b: Int, _ vn: Int, _ t: Int, _ c: Int, positions: UnsafePointer<Int32>? = nil) {
     let s = vn + t
     for bi in 0..<b {
         for si in 0..<s {
             let o = x + (bi * s + si) * c
             let src = si < vn ? visual + (bi * vn + si) * c : wte + Int(tokens[bi * t + si - vn]) * c
-            let pe = wpe + si * c
+            let pe = wpe + (positions.map { Int($0[bi * s + si]) } ?? si) * c
             for j in 0..<c { o[j] = src[j] + pe[j] }
         }
     }
@@ -96,12 +96,15 @@ func decoderEmbedForward(_ x: UnsafeMutablePointer<Float>,
 func decoderEmbedBackward(_ dvisual: UnsafeMutablePointer<Float>?, _ dwte: UnsafeMutablePointer<Float>?,
                           _ dwpe: UnsafeMutablePointer<Float>?,
                           _ dx: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
-                          _ b: Int, _ vn: Int, _ t: Int, _ c: Int) {
+                          _ b: Int, _ vn: Int, _ t: Int, _ c: Int, positions: UnsafePointer<Int32>? = nil) {
     let s = vn + t
     for bi in 0..<b {
         for si in 0..<s {
             let d = dx + (bi * s + si) * c
-            if let dpe = dwpe { let pe = dpe + si * c; for j in 0..<c { pe[j] += d[j] } }
+            if let dpe = dwpe {
+                let pe = dpe + (positions.map { Int($0[bi * s + si]) } ?? si) * c
+                for j in 0..<c { pe[j] += d[j] }
+            }
             if si < vn {
                 if let dv = dvisual { let o = dv + (bi * vn + si) * c; for j in 0..<c { o[j] += d[j] } }
             } else if let dw = dwte {

@@ -4,6 +4,9 @@ public struct PolicyBatch: Sendable {
     public var tokens: [Int32]   // (B, T)
     public var batchSize: Int    // B
     public var length: Int       // T
+    /// nil: every row is one sequence. Otherwise row b holds a prompt and several answers
+    /// (`BranchedRow`), each answer seeing the prompt and itself only.
+    public var branches: [BranchedRow]? = nil
 
     public init(images: [Float], tokens: [Int32], batchSize: Int, length: Int) {
         self.images = images; self.tokens = tokens; self.batchSize = batchSize; self.length = length
@@ -65,6 +68,8 @@ public final class PolicyModel: @unchecked Sendable {
     var acts: Activations?
     /// Shape of the last forward, for the backward.
     var lastB = 0, lastT = 0, lastDropped = false
+    /// The slot tables of the last forward when its batch was branched.
+    var lastLayout: DecoderLayout?
     /// Whether the most recent pass was a full `forward` (backward needs its probabilities).
     var backwardReady = false
 
@@ -125,8 +130,21 @@ public final class PolicyModel: @unchecked Sendable {
     func check(_ batch: PolicyBatch) throws {
         let b = batch.batchSize, t = batch.length, r = config.imageSize
         guard b >= 1, t >= 1 else { throw NeuralNetError("batch needs B >= 1 and T >= 1, got B=\(b) T=\(t)") }
-        guard config.visualTokens + t <= config.maxSequence else {
-            throw NeuralNetError("sequence of \(t) text tokens + \(config.visualTokens) visual tokens exceeds maxSequence \(config.maxSequence)")
+        if let rows = batch.branches {
+            // A branched row may be longer than maxSequence; each answer's positions may not.
+            guard rows.count == b else { throw NeuralNetError("branched batch: \(rows.count) row shapes for B=\(b)") }
+            for (i, row) in rows.enumerated() {
+                guard row.promptLength >= 1, row.answerLengths.allSatisfy({ $0 >= 0 }), row.length <= t else {
+                    throw NeuralNetError("branched row \(i): prompt \(row.promptLength), answers \(row.answerLengths) do not fit T=\(t)")
+                }
+                guard config.visualTokens + row.longestAlone <= config.maxSequence else {
+                    throw NeuralNetError("branched row \(i): prompt and answer of \(row.longestAlone) text tokens + \(config.visualTokens) visual tokens exceed maxSequence \(config.maxSequence)")
+                }
+            }
+        } else {
+            guard config.visualTokens + t <= config.maxSequence else {
+                throw NeuralNetError("sequence of \(t) text tokens + \(config.visualTokens) visual tokens exceeds maxSequence \(config.maxSequence)")
+            }
         }
         guard batch.images.count == b * r * r * 3 else {
             throw NeuralNetError("images: expected \(b * r * r * 3) floats (B=\(b) x \(r)x\(r)x3), got \(batch.images.count)")
@@ -148,6 +166,8 @@ public final class PolicyModel: @unchecked Sendable {
         var rng: SeededGenerator? = nil
         if let seed = dropoutSeed, let ad = adapter, ad.config.dropout > 0 { rng = SeededGenerator(seed: seed) }
         lastB = b; lastT = t; lastDropped = rng != nil
+        let layout = batch.branches.map { DecoderLayout(rows: $0, vn: vn, t: t) }
+        lastLayout = layout
         backwardReady = false
         batch.tokens.withUnsafeBufferPointer { a.tokens.update(from: $0.baseAddress!, count: b * t) }
         // vision encoder
@@ -168,10 +188,11 @@ public final class PolicyModel: @unchecked Sendable {
         }
         linearForward(a.conn.pointer, pooled, ptr(view.connW), ptr(view.connB), b * vn, c, c)
         // decoder
-        decoderEmbedForward(a.x0.pointer, a.conn.pointer, a.tokens, ptr(view.wte), ptr(view.wpe), b, vn, t, c)
+        decoderEmbedForward(a.x0.pointer, a.conn.pointer, a.tokens, ptr(view.wte), ptr(view.wpe), b, vn, t, c,
+                            positions: layout?.positions)
         x = UnsafePointer(a.x0.pointer)
         for (i, bv) in view.decoder.enumerated() {
-            blockForward(a.decoder[i], x, bv, adapter?.view.decoder[i], b, s, true, &rng)
+            blockForward(a.decoder[i], x, bv, adapter?.view.decoder[i], b, s, true, &rng, layout: layout)
             x = UnsafePointer(a.decoder[i].out.pointer)
         }
         normForward(a.lnf.pointer, a.lnfMean.pointer, a.lnfRstd.pointer, x, ptr(view.lnfW), optPtr(view.lnfB), b * s, c)
@@ -185,7 +206,7 @@ public final class PolicyModel: @unchecked Sendable {
         let a = try forwardTrunk(batch, dropoutSeed: dropoutSeed)
         let b = batch.batchSize, t = batch.length
         headForward(a.logp.pointer, a.probs.pointer, a.gathered.pointer, a.lnf.pointer, a.tokens, ptr(view.wte),
-                    b, config.visualTokens, t, config.channels, config.vocabSize)
+                    b, config.visualTokens, t, config.channels, config.vocabSize, sources: lastLayout?.sources)
         backwardReady = true
         return Array(UnsafeBufferPointer(start: a.logp.pointer, count: b * t))
     }
@@ -215,7 +236,7 @@ public final class PolicyModel: @unchecked Sendable {
         dLogProbs.withUnsafeBufferPointer { dl in
             headBackward(a.dlnf.pointer, gradPtr(view.wte), a.dlogits.pointer, a.dgathered.pointer,
                          dl.baseAddress!, a.probs.pointer, a.gathered.pointer, a.tokens, ptr(view.wte),
-                         b, vn, t, c, config.vocabSize)
+                         b, vn, t, c, config.vocabSize, sources: lastLayout?.sources)
         }
         a.dres.pointer.update(repeating: 0, count: b * s * c)
         let lastOut = view.decoder.isEmpty ? a.x0.pointer : a.decoder[view.decoder.count - 1].out.pointer
@@ -224,10 +245,12 @@ public final class PolicyModel: @unchecked Sendable {
         // decoder blocks
         for i in stride(from: view.decoder.count - 1, through: 0, by: -1) {
             let x = i == 0 ? a.x0.pointer : a.decoder[i - 1].out.pointer
-            blockBackward(a.dres.pointer, a.decoder[i], x, view.decoder[i], adapter?.view.decoder[i], a, b, s, true, dropped)
+            blockBackward(a.dres.pointer, a.decoder[i], x, view.decoder[i], adapter?.view.decoder[i], a, b, s, true, dropped,
+                          layout: lastLayout)
         }
         a.dconn.pointer.update(repeating: 0, count: b * vn * c)
-        decoderEmbedBackward(a.dconn.pointer, gradPtr(view.wte), gradPtr(view.wpe), a.dres.pointer, a.tokens, b, vn, t, c)
+        decoderEmbedBackward(a.dconn.pointer, gradPtr(view.wte), gradPtr(view.wpe), a.dres.pointer, a.tokens, b, vn, t, c,
+                             positions: lastLayout?.positions)
         // vision: only needed when something in it is trainable
         let visionAdapted = adapter.map { $0.config.includeVision && config.visionLayers > 0 } ?? false
         guard trainsBase || visionAdapted else { return }

@@ -3,7 +3,8 @@ import Foundation
 // The output head (tied to the token embedding) and per-token log-probabilities,
 // forward and backward side by side.
 // Legend: B batch, V_n visual tokens, T text tokens, S = V_n + T, C channels, V vocabulary.
-// Text token t of row b is predicted from decoder position V_n - 1 + t.
+// Text token t of row b is predicted from decoder position V_n - 1 + t, or from slot
+// sources[b, t] (B, T) in a branched batch.
 
 /// gathered (B*T, C) = lnf rows that predict each text token; probs (B*T, V) = softmax of
 /// gathered @ wte^T; logp (B*T) = log p(tokens[b, t]).
@@ -11,10 +12,16 @@ func headForward(_ logp: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePoin
                  _ gathered: UnsafeMutablePointer<Float>,
                  _ lnf: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
                  _ wte: UnsafePointer<Float>,
-                 _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int) {
+                 _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int, sources: UnsafePointer<Int32>? = nil) {
     let s = vn + t
     for bi in 0..<b {
-        (gathered + bi * t * c).update(from: lnf + (bi * s + vn - 1) * c, count: t * c)
+        if let sources {
+            for ti in 0..<t {
+                (gathered + (bi * t + ti) * c).update(from: lnf + (bi * s + Int(sources[bi * t + ti])) * c, count: c)
+            }
+        } else {
+            (gathered + bi * t * c).update(from: lnf + (bi * s + vn - 1) * c, count: t * c)
+        }
     }
     gemm(false, true, b * t, v, c, 1, gathered, c, wte, c, 0, probs, v)
     parallelRanges(b * t, minPerThread: 16) { rows in
@@ -37,7 +44,7 @@ func headBackward(_ dlnf: UnsafeMutablePointer<Float>, _ dwte: UnsafeMutablePoin
                   _ dlogp: UnsafePointer<Float>, _ probs: UnsafePointer<Float>,
                   _ gathered: UnsafePointer<Float>, _ tokens: UnsafePointer<Int32>,
                   _ wte: UnsafePointer<Float>,
-                  _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int) {
+                  _ b: Int, _ vn: Int, _ t: Int, _ c: Int, _ v: Int, sources: UnsafePointer<Int32>? = nil) {
     let s = vn + t
     parallelRanges(b * t, minPerThread: 16) { rows in
         for r in rows {
@@ -51,7 +58,14 @@ func headBackward(_ dlnf: UnsafeMutablePointer<Float>, _ dwte: UnsafeMutablePoin
     gemm(false, false, b * t, c, v, 1, dlogits, v, wte, c, 0, dgathered, c)
     if let dw = dwte { gemm(true, false, v, c, b * t, 1, dlogits, v, gathered, c, 1, dw, c) }
     for bi in 0..<b {
-        let dst = dlnf + (bi * s + vn - 1) * c, src = dgathered + bi * t * c
-        for e in 0..<(t * c) { dst[e] += src[e] }
+        if let sources {
+            for ti in 0..<t {
+                let dst = dlnf + (bi * s + Int(sources[bi * t + ti])) * c, src = dgathered + (bi * t + ti) * c
+                for e in 0..<c { dst[e] += src[e] }
+            }
+        } else {
+            let dst = dlnf + (bi * s + vn - 1) * c, src = dgathered + bi * t * c
+            for e in 0..<(t * c) { dst[e] += src[e] }
+        }
     }
 }

@@ -55,6 +55,23 @@ import Testing
         #expect(try checkModel(model, batch: batch, weights: w, label: "base, rotary positions") < 2e-2)
     }
 
+    @Test func branchedRowsRotaryWithAdapter() throws {
+        var cfg = ModelConfig.micro(vocabSize: 40)
+        cfg.rotary = true
+        let model = try PolicyModel(config: cfg, seed: 17)
+        let ad = try LoRAAdapter(modelConfig: cfg, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 18)
+        for i in 0..<ad.params.count { ad.params[i] += randomFloats(1, seed: 180 + UInt64(i), scale: 0.05)[0] }
+        try model.attach(ad)
+        let plain = randomBatch(cfg, b: 2, t: 9, seed: 19)
+        let tokens = plain.tokens
+        // Row 0: a prompt of 3 and answers of 4 and 2; row 1: a prompt of 2 and answers of 3 and 1 (padded).
+        let batch = try PolicyBatch(images: plain.images,
+                                    prompts: [Array(tokens[0..<3]), Array(tokens[9..<11])],
+                                    answers: [[Array(tokens[3..<7]), Array(tokens[7..<9])], [Array(tokens[11..<14]), [tokens[14]]]])
+        let w = randomFloats(batch.batchSize * batch.length, seed: 20)
+        #expect(try checkModel(model, batch: batch, weights: w, label: "branched rows, rotary, adapter") < 2e-2)
+    }
+
     @Test func maskedResponseOnlySFTLoss() throws {
         let cfg = ModelConfig.micro(vocabSize: 40)
         let model = try PolicyModel(config: cfg, seed: 7)

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import NeuralNet
+
+/// A branched row (one prompt, several answers after it) must give every answer exactly what
+/// a row of its own gives: the same log-probabilities and, summed over the answers, the same
+/// gradients.
+@Suite struct BranchedRowTests {
+    struct Case {
+        var images: [[Float]]          // one per prompt
+        var prompts: [[Int32]]
+        var answers: [[[Int32]]]       // per prompt
+    }
+
+    func randomCase(_ cfg: ModelConfig, promptLengths: [Int], answerLengths: [[Int]], seed: UInt64) -> Case {
+        var rng = SeededGenerator(seed: seed)
+        let r = cfg.imageSize
+        func tokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
+        let images = promptLengths.map { _ in (0..<(r * r * 3)).map { _ in rng.nextUniform() * 2 - 1 } }
+        let prompts = promptLengths.map { tokens($0) }
+        let answers = answerLengths.map { $0.map { tokens($0) } }
+        return Case(images: images, prompts: prompts, answers: answers)
+    }
+
+    /// The same answers as plain rows: row (p, j) is prompt p followed by its answer j.
+    func plainBatch(_ c: Case) throws -> PolicyBatch {
+        var images: [Float] = [], sequences: [[Int32]] = []
+        for p in c.prompts.indices {
+            for answer in c.answers[p] { images += c.images[p]; sequences.append(c.prompts[p] + answer) }
+        }
+        return try PolicyBatch(images: images, sequences: sequences)
+    }
+
+    func branchedBatch(_ c: Case) throws -> PolicyBatch {
+        try PolicyBatch(images: c.images.flatMap { $0 }, prompts: c.prompts, answers: c.answers)
+    }
+
+    func model(rotary: Bool, adapter: Bool, seed: UInt64) throws -> PolicyModel {
+        var cfg = ModelConfig.micro(vocabSize: 40)
+        cfg.rotary = rotary
+        let model = try PolicyModel(config: cfg, seed: seed)
+        if adapter {
+            let ad = try LoRAAdapter(modelConfig: cfg, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: seed + 1)
+            // A fresh adapter's B is zero; move it so that the adapter changes the outputs.
+            for i in 0..<ad.params.count { ad.params[i] += randomFloats(1, seed: seed &+ UInt64(i), scale: 0.05)[0] }
+            try model.attach(ad)
+        }
+        return model
+    }
+
+    @Test(arguments: [(false, false), (true, false), (true, true)])
+    func everyAnswerGetsTheLogProbsOfARowOfItsOwn(rotary: Bool, adapter: Bool) throws {
+        let m = try model(rotary: rotary, adapter: adapter, seed: 21)
+        // Two prompts of different lengths (so the second row is padded), an empty answer among them.
+        let c = randomCase(m.config, promptLengths: [5, 3], answerLengths: [[4, 3, 0, 5], [6, 2]], seed: 22)
+        let plain = try plainBatch(c), branched = try branchedBatch(c)
+        let plainLP = try m.logProbs(plain), branchedLP = try m.logProbs(branched)
+        var worst: Float = 0, row = 0, compared = 0
+        for p in c.prompts.indices {
+            for (j, answer) in c.answers[p].enumerated() {
+                let alone = Array(plainLP[(row * plain.length)..<(row * plain.length + c.prompts[p].count + answer.count)])
+                // The prompt's tokens, then the answer's.
+                let promptLP = Array(branchedLP[(p * branched.length)..<(p * branched.length + c.prompts[p].count)])
+                let answerLP = Array(branchedLP[branched.answerRange(row: p, answer: j)])
+                for (x, y) in zip(alone, promptLP + answerLP) { worst = max(worst, abs(x - y)); compared += 1 }
+                #expect(alone.count == promptLP.count + answerLP.count)
+                row += 1
+            }
+        }
+        print("[branched rows, rotary \(rotary), adapter \(adapter)] \(compared) log-probabilities, worst difference \(worst)")
+        #expect(compared == 32 + 14)
+        #expect(worst < 1e-5)
+    }
+
+    @Test(arguments: [false, true])
+    func gradientsOfABranchedRowAreTheSumOverItsAnswers(adapter: Bool) throws {
+        let c = randomCase(ModelConfig.micro(vocabSize: 40), promptLengths: [4, 6], answerLengths: [[3, 5, 2], [4, 1]], seed: 31)
+        let plain = try plainBatch(c), branched = try branchedBatch(c)
+        // Weights on answer tokens only, as GRPO puts them; the same weight for a token in both layouts.
+        var plainW = [Float](repeating: 0, count: plain.batchSize * plain.length)
+        var branchedW = [Float](repeating: 0, count: branched.batchSize * branched.length)
+        var rng = SeededGenerator(seed: 32)
+        var row = 0
+        for p in c.prompts.indices {
+            for (j, answer) in c.answers[p].enumerated() {
+                let range = branched.answerRange(row: p, answer: j)
+                for k in answer.indices {
+                    let w = rng.nextUniform() * 2 - 1
+                    plainW[row * plain.length + c.prompts[p].count + k] = w
+                    branchedW[range.lowerBound + k] = w
+                }
+                row += 1
+            }
+        }
+        func gradients(_ batch: PolicyBatch, _ weights: [Float]) throws -> [Float] {
+            let m = try model(rotary: true, adapter: adapter, seed: 33)
+            m.zeroGrad()
+            _ = try m.forward(batch)
+            try m.backward(dLogProbs: weights)
+            let g = m.trainable.grads
+            return (0..<g.count).map { g[$0] }
+        }
+        let a = try gradients(plain, plainW), b = try gradients(branched, branchedW)
+        let scale = a.map(abs).max() ?? 0
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        print("[branched gradients, adapter \(adapter)] \(a.count) entries, largest \(scale), worst difference \(worst)")
+        #expect(scale > 1e-3)
+        #expect(worst < 1e-5 * max(1, scale))
+    }
+
+    @Test func softmaxWithAHoleMatchesTheNaiveOne() {
+        let valid = 37, width = 40, hole = 9..<23
+        var rng = SeededGenerator(seed: 41)
+        let scores = (0..<width).map { _ in (rng.nextUniform() * 2 - 1) * 6 }
+        var row = scores
+        row.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, valid, width, hole: hole) }
+        let kept = (0..<valid).filter { !hole.contains($0) }
+        let top = kept.map { Double(scores[$0]) }.max()!
+        let sum = kept.reduce(0.0) { $0 + exp(Double(scores[$1]) - top) }
+        var worst = 0.0
+        for j in 0..<width {
+            let expected = kept.contains(j) ? exp(Double(scores[j]) - top) / sum : 0
+            worst = max(worst, abs(expected - Double(row[j])))
+        }
+        #expect(worst < 1e-6)
+        #expect(hole.allSatisfy { row[$0] == 0 } && (valid..<width).allSatisfy { row[$0] == 0 })
+    }
+
+    @Test func anAnswerTooLongForThePositionsIsRefusedByName() throws {
+        let m = try model(rotary: true, adapter: false, seed: 51)
+        let room = m.config.textCapacity
+        // Together the row exceeds the text capacity, which branched rows may; one answer may not.
+        let fits = randomCase(m.config, promptLengths: [room - 8], answerLengths: [[8, 8, 8]], seed: 52)
+        #expect(try m.logProbs(branchedBatch(fits)).count == room + 16)
+        let tooLong = randomCase(m.config, promptLengths: [room - 8], answerLengths: [[8, 9]], seed: 53)
+        #expect {
+            _ = try m.logProbs(branchedBatch(tooLong))
+        } throws: { error in
+            "\(error)".contains("branched row 0") && "\(error)".contains("maxSequence")
+        }
+    }
+}
