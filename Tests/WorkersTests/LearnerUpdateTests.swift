@@ -5,13 +5,16 @@ import Testing
 import Training
 @testable import Workers
 
-/// The numeric GRPO step: splitting the batch into chunks must not change the objective.
+/// The numeric GRPO step: splitting the batch into chunks, or running each group's answers
+/// as one branched row, must not change the objective.
 struct LearnerUpdateTests {
+    /// Three groups of two answers; a group's answers share the image and the prompt.
     static func rows(vocab: Int) throws -> [GRPOBatchRow] {
         var rows: [GRPOBatchRow] = []
         for j in 0..<6 {
-            let image = (0..<(8 * 8 * 3)).map { Float(($0 * (j + 3)) % 17) / 8 - 1 }
-            let prompt: [Int32] = [1] + (0..<(3 + j % 3)).map { Int32(20 + ($0 * 7 + j) % (vocab - 30)) }
+            let g = j / 2
+            let image = (0..<(8 * 8 * 3)).map { Float(($0 * (g + 3)) % 17) / 8 - 1 }
+            let prompt: [Int32] = [1] + (0..<(3 + g)).map { Int32(20 + ($0 * 7 + g) % (vocab - 30)) }
             let tokens: [Int32] = (0..<(2 + j % 4)).map { Int32(40 + ($0 * 11 + j * 5) % (vocab - 50)) }
             let answer = RolloutAnswer(tokens: tokens, text: "", behaviourLogProbs: tokens.map { _ in -5.2 }, finished: true)
             rows.append(try GRPOBatchRow(image: image, prompt: prompt, answer: answer, advantage: j % 2 == 0 ? 1 : -0.5,
@@ -23,7 +26,8 @@ struct LearnerUpdateTests {
     /// How the rows' reference log-probabilities reach the step.
     enum WorkerReference { case none, computed, wrong }
 
-    static func run(chunk: Int, aggregation: LossAggregation, workerReference: WorkerReference = .none) throws -> GRPOUpdate.Result {
+    static func run(chunk: Int, aggregation: LossAggregation, workerReference: WorkerReference = .none,
+                    branched: Bool = true) throws -> GRPOUpdate.Result {
         let config = ModelConfig.micro(vocabSize: 300)
         let base = try PolicyModel(config: config, seed: 5)
         let reference = try base.clone()
@@ -51,7 +55,7 @@ struct LearnerUpdateTests {
                                     behaviourWeightCap: 2.0)
         return try GRPOUpdate.step(policy: base, reference: reference, optimizer: AdamW(layout: adapter.layout),
                                    rows: rows, settings: settings, chunk: chunk, dropoutSeed: nil,
-                                   learningRate: 1e-3, maxNorm: 1e6)
+                                   learningRate: 1e-3, maxNorm: 1e6, branched: branched)
     }
 
     @Test(arguments: [LossAggregation.sequenceMean, .token])
@@ -65,6 +69,35 @@ struct LearnerUpdateTests {
             #expect(abs(split.statistics.klMean - whole.statistics.klMean) < 1e-7)
         }
         #expect(whole.gradNorm > 0 && whole.statistics.klMean > 0)
+    }
+
+    /// One branched row per group gives the step of one row per answer, on less computation.
+    @Test(arguments: [LossAggregation.sequenceMean, .token])
+    func branchedGroupsGiveTheStepOfOneRowPerAnswer(aggregation: LossAggregation) throws {
+        let plain = try Self.run(chunk: 4, aggregation: aggregation, branched: false)
+        let branched = try Self.run(chunk: 4, aggregation: aggregation, branched: true)
+        #expect(abs(branched.loss - plain.loss) < 1e-6, "loss \(branched.loss) vs \(plain.loss)")
+        #expect(abs(branched.gradNorm - plain.gradNorm) <= 1e-4 * max(1, plain.gradNorm))
+        #expect(abs(branched.statistics.klMean - plain.statistics.klMean) < 1e-7)
+        #expect(abs(branched.statistics.clipFraction - plain.statistics.clipFraction) < 1e-9)
+        // Each group's prompt is computed once instead of twice.
+        let rows = try Self.rows(vocab: 300)
+        let prompts = rows.reduce(0) { $0 + $1.responseStart }
+        #expect(plain.tokens == rows.reduce(0) { $0 + $1.tokens.count })
+        #expect(branched.tokens == plain.tokens - prompts / 2)
+    }
+
+    /// Groups are packed only where the rows share the group, the image and the prompt, and a
+    /// chunk never holds more answers than its size.
+    @Test func chunksPackOnlyRowsThatShareTheirPrompt() throws {
+        var rows = try Self.rows(vocab: 300)
+        rows[3] = try GRPOBatchRow(image: rows[3].image, prompt: Array(rows[3].tokens[..<rows[3].responseStart]) + [7],
+                                   answer: RolloutAnswer(tokens: [50, 51], text: "", behaviourLogProbs: [-1, -1], finished: true),
+                                   advantage: 1, capacity: 28, groupID: rows[3].groupID)
+        let chunks = try GRPOUpdate.chunks(rows, size: 3, branched: true)
+        #expect(chunks.map { $0.batch.branches?.map(\.answerLengths.count) ?? [] } == [[2, 1], [1, 2]])
+        #expect(chunks.allSatisfy { $0.rows.count <= 3 })
+        #expect(chunks.flatMap(\.rows).map(\.groupID) == rows.map(\.groupID))
     }
 
     /// Reference log-probabilities a worker computed with its copy of the base give the step

@@ -60,9 +60,64 @@ enum GRPOUpdate {
         var loss: Double
         var statistics: Statistics
         var gradNorm: Float
+        /// Tokens the step's forward passes computed (a branched row's prompt once).
         var tokens: Int
         /// Answers whose reference log-probabilities came with the rollout (not computed here).
         var referenceFromWorkers: Int
+    }
+
+    /// The answers of one forward pass, and where each answer's tokens sit in its output.
+    struct Chunk {
+        var rows: [GRPOBatchRow]
+        var batch: PolicyBatch
+        /// Per row, in order: its answer's entries of the (B*T) per-token arrays.
+        var answerRanges: [Range<Int>]
+        /// Tokens the pass computes (prompts once per branched row, padding left out).
+        var tokens: Int
+
+        func responses(_ all: [Float]) -> [[Float]] { answerRanges.map { Array(all[$0]) } }
+    }
+
+    /// Splits rows into chunks of at most `size` answers. Branched: consecutive rows of one
+    /// group that share the image and the prompt become one branched row (`BranchedRow`), so
+    /// the image and the prompt are computed once for the group's answers; the answers' log-
+    /// probabilities and gradients are those of one row each.
+    static func chunks(_ rows: [GRPOBatchRow], size: Int, branched: Bool) throws -> [Chunk] {
+        var packs: [[GRPOBatchRow]] = []
+        for row in rows {
+            if branched, let first = packs.last?.first, packs[packs.count - 1].count < size, first.groupID == row.groupID,
+               first.responseStart == row.responseStart, first.tokens[..<first.responseStart] == row.tokens[..<row.responseStart],
+               first.image == row.image {
+                packs[packs.count - 1].append(row)
+            } else {
+                packs.append([row])
+            }
+        }
+        var chunks: [Chunk] = []
+        var current: [[GRPOBatchRow]] = []
+        func close() throws {
+            guard !current.isEmpty else { return }
+            let rows = current.flatMap { $0 }
+            if branched {
+                let batch = try PolicyBatch(images: current.flatMap { $0[0].image },
+                                            prompts: current.map { Array($0[0].tokens[..<$0[0].responseStart]) },
+                                            answers: current.map { $0.map { Array($0.tokens[$0.responseStart...]) } })
+                let ranges = current.indices.flatMap { p in current[p].indices.map { batch.answerRange(row: p, answer: $0) } }
+                let tokens = batch.branches!.reduce(0) { $0 + $1.length }
+                chunks.append(Chunk(rows: rows, batch: batch, answerRanges: ranges, tokens: tokens))
+            } else {
+                let batch = try PolicyBatch(images: rows.flatMap(\.image), sequences: rows.map(\.tokens))
+                let ranges = rows.enumerated().map { b, row in (b * batch.length + row.responseStart)..<(b * batch.length + row.tokens.count) }
+                chunks.append(Chunk(rows: rows, batch: batch, answerRanges: ranges, tokens: rows.reduce(0) { $0 + $1.tokens.count }))
+            }
+            current = []
+        }
+        for pack in packs {
+            if current.reduce(0, { $0 + $1.count }) + pack.count > size { try close() }
+            current.append(pack)
+        }
+        try close()
+        return chunks
     }
 
     /// Legend: B rows per chunk, T the chunk's padded length. Pass 1 computes log pi_ref
@@ -73,39 +128,30 @@ enum GRPOUpdate {
     /// share of the whole batch (so the sum equals the batch objective under either
     /// aggregation), and back-propagates the per-token gradients placed in a (B*T) dLogProbs.
     /// Then clip and AdamW on the adapter. With dropout off, pi_prox equals the pass-2 values
-    /// (one update per step: the weights have not moved yet), so they are reused.
+    /// (one update per step: the weights have not moved yet), so they are reused. `branched`
+    /// runs each group's answers as one branched row (the same step, less computation).
     static func step(policy: PolicyModel, reference: PolicyModel, optimizer: AdamW, rows: [GRPOBatchRow],
                      settings: GRPOSettings, chunk: Int, dropoutSeed: UInt64?, learningRate: Float,
-                     maxNorm: Float) throws -> Result {
+                     maxNorm: Float, branched: Bool = true) throws -> Result {
         let withTokens = rows.filter { $0.answerLength > 0 }
         guard !withTokens.isEmpty else { throw LearnerError("a GRPO step needs at least one answer token") }
-        let chunks = stride(from: 0, to: withTokens.count, by: chunk).map { Array(withTokens[$0..<min(withTokens.count, $0 + chunk)]) }
+        let chunks = try Self.chunks(withTokens, size: max(1, chunk), branched: branched)
         let totalAnswers = Double(withTokens.count)
         let totalTokens = Double(withTokens.reduce(0) { $0 + $1.answerLength })
-
-        func responses(_ all: [Float], _ rows: [GRPOBatchRow], length t: Int) -> [[Float]] {
-            rows.enumerated().map { b, row in Array(all[(b * t + row.responseStart)..<(b * t + row.tokens.count)]) }
-        }
-        func batch(_ rows: [GRPOBatchRow]) throws -> PolicyBatch {
-            try PolicyBatch(images: rows.flatMap(\.image), sequences: rows.map(\.tokens))
-        }
 
         // Pass 1: reference (and proximal) log-probabilities, no gradient.
         var referenceLP: [[[Float]]] = []
         var proximalLP: [[[Float]]?] = []
         var fromWorkers = 0
-        for rows in chunks {
-            let brought = rows.compactMap(\.referenceLogProbs)
-            let needsReference = brought.count < rows.count
-            // The batch is built only for a pass that runs here.
-            let b: PolicyBatch? = needsReference || dropoutSeed != nil ? try batch(rows) : nil
-            if let b, needsReference {
-                referenceLP.append(responses(try reference.logProbs(b), rows, length: b.length))
+        for c in chunks {
+            let brought = c.rows.compactMap(\.referenceLogProbs)
+            if brought.count < c.rows.count {
+                referenceLP.append(c.responses(try reference.logProbs(c.batch)))
             } else {
                 referenceLP.append(brought)
-                fromWorkers += rows.count
+                fromWorkers += c.rows.count
             }
-            proximalLP.append(try b.flatMap { dropoutSeed != nil ? responses(try policy.logProbs($0), rows, length: $0.length) : nil })
+            proximalLP.append(dropoutSeed != nil ? c.responses(try policy.logProbs(c.batch)) : nil)
         }
 
         // Pass 2: the policy with gradient, chunk by chunk.
@@ -113,32 +159,28 @@ enum GRPOUpdate {
         var loss = 0.0
         var clipped = 0.0, kl = 0.0, ratio = 0.0, truncated = 0.0
         var tokens = 0
-        for (c, rows) in chunks.enumerated() {
-            let b = try batch(rows)
-            let all = try policy.forward(b, dropoutSeed: dropoutSeed)
-            let current = responses(all, rows, length: b.length)
-            let proximal = proximalLP[c] ?? current
-            let sequences = rows.enumerated().map { j, row in
+        for (i, c) in chunks.enumerated() {
+            let current = c.responses(try policy.forward(c.batch, dropoutSeed: dropoutSeed))
+            let proximal = proximalLP[i] ?? current
+            let sequences = c.rows.enumerated().map { j, row in
                 GRPOSequence(advantage: row.advantage, behaviourLogProbs: row.behaviourLogProbs,
-                             proximalLogProbs: proximal[j], referenceLogProbs: referenceLP[c][j])
+                             proximalLogProbs: proximal[j], referenceLogProbs: referenceLP[i][j])
             }
             let result = try GRPOObjective.evaluate(policyLogProbs: current, sequences: sequences, settings: settings)
-            let chunkTokens = Double(rows.reduce(0) { $0 + $1.answerLength })
-            let share = settings.aggregation == .token ? chunkTokens / totalTokens : Double(rows.count) / totalAnswers
+            let chunkTokens = Double(c.rows.reduce(0) { $0 + $1.answerLength })
+            let share = settings.aggregation == .token ? chunkTokens / totalTokens : Double(c.rows.count) / totalAnswers
             loss += share * result.loss
             let n = Double(result.statistics.tokens)
             clipped += result.statistics.clipFraction * n
             kl += result.statistics.klMean * n
             ratio += result.statistics.ratioMean * n
             truncated += result.statistics.truncatedWeightFraction * n
-            var d = [Float](repeating: 0, count: b.batchSize * b.length)
-            for (j, row) in rows.enumerated() {
-                for (i, g) in result.gradients[j].enumerated() {
-                    d[j * b.length + row.responseStart + i] = Float(share) * g
-                }
+            var d = [Float](repeating: 0, count: c.batch.batchSize * c.batch.length)
+            for (j, range) in c.answerRanges.enumerated() {
+                for (k, g) in result.gradients[j].enumerated() { d[range.lowerBound + k] = Float(share) * g }
             }
             try policy.backward(dLogProbs: d)
-            tokens += rows.reduce(0) { $0 + $1.tokens.count }
+            tokens += c.tokens
         }
         let trainable = policy.trainable
         let norm = clipGradientNorm(trainable.grads, maxNorm: maxNorm)
