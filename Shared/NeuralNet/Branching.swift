@@ -90,3 +90,50 @@ extension PolicyBatch {
         return start..<(start + rows[b].answerLengths[j])
     }
 }
+
+/// The first row of each distinct (image, prompt) pair, and for every row the index of its
+/// pair in that list. Images of an unexpected size are not compared (every row is distinct;
+/// the trunk reports the size).
+func distinctRows(images: [Float], prompts: [[Int32]], imageFloats: Int) -> (distinct: [Int], slot: [Int]) {
+    let b = prompts.count
+    guard images.count == b * imageFloats else { return (Array(0..<b), Array(0..<b)) }
+    var distinct: [Int] = [], slot: [Int] = []
+    for i in 0..<b {
+        let image = images[(i * imageFloats)..<((i + 1) * imageFloats)]
+        if let u = distinct.firstIndex(where: { prompts[$0] == prompts[i] && images[($0 * imageFloats)..<(($0 + 1) * imageFloats)] == image }) {
+            slot.append(u)
+        } else {
+            slot.append(distinct.count)
+            distinct.append(i)
+        }
+    }
+    return (distinct, slot)
+}
+
+extension PolicyModel {
+    /// log pi of each answer's tokens after its image and prompt (teacher-forced, no
+    /// dropout), answers cut to the text capacity after their prompt. Rows that repeat an
+    /// image and a prompt (a group's answers) run as one branched row.
+    public func answerLogProbs(images: [Float], prompts: [[Int32]], answers: [[Int32]]) throws -> [[Float]] {
+        guard prompts.count == answers.count else {
+            throw NeuralNetError("answerLogProbs: \(prompts.count) prompts but \(answers.count) answers")
+        }
+        try Self.checkPrompts(prompts)
+        let imageFloats = config.imageSize * config.imageSize * 3
+        guard images.count == prompts.count * imageFloats else {
+            throw NeuralNetError("images: expected \(prompts.count * imageFloats) floats for \(prompts.count) rows, got \(images.count)")
+        }
+        let (distinct, slot) = distinctRows(images: images, prompts: prompts, imageFloats: imageFloats)
+        var branches = [[[Int32]]](repeating: [], count: distinct.count)
+        var place: [(row: Int, answer: Int)] = []
+        for i in prompts.indices {
+            let kept = max(0, config.textCapacity - prompts[i].count)
+            branches[slot[i]].append(Array(answers[i].prefix(kept)))
+            place.append((slot[i], branches[slot[i]].count - 1))
+        }
+        let batch = try PolicyBatch(images: distinct.flatMap { images[($0 * imageFloats)..<(($0 + 1) * imageFloats)] },
+                                    prompts: distinct.map { prompts[$0] }, answers: branches)
+        let lp = try logProbs(batch)
+        return place.map { Array(lp[batch.answerRange(row: $0.row, answer: $0.answer)]) }
+    }
+}

@@ -12,17 +12,21 @@ extension PolicyModel {
     }
 
     func trunkForSequences(images: [Float], sequences: [[Int32]]) throws -> (Activations, [Int]) {
+        try Self.checkPrompts(sequences)
         let b = sequences.count
-        guard b > 0 else { throw NeuralNetError("no sequences given") }
         let lengths = sequences.map(\.count)
-        if let empty = lengths.firstIndex(of: 0) {
-            throw NeuralNetError("sequence \(empty) is empty: a prompt needs at least one token (e.g. <bos>)")
-        }
         let t = lengths.max()!
         var tokens = [Int32](repeating: 0, count: b * t)
         for (i, s) in sequences.enumerated() { for (j, tok) in s.enumerated() { tokens[i * t + j] = tok } }
         let batch = PolicyBatch(images: images, tokens: tokens, batchSize: b, length: t)
         return (try forwardTrunk(batch, dropoutSeed: nil), lengths)
+    }
+
+    static func checkPrompts(_ sequences: [[Int32]]) throws {
+        guard !sequences.isEmpty else { throw NeuralNetError("no sequences given") }
+        if let empty = sequences.firstIndex(where: \.isEmpty) {
+            throw NeuralNetError("sequence \(empty) is empty: a prompt needs at least one token (e.g. <bos>)")
+        }
     }
 
     func logitsAtLastPositions(_ a: Activations, lengths: [Int], t: Int) -> [Float] {
@@ -55,10 +59,18 @@ public final class KVCacheSession {
     /// Encodes the images, runs the prompts through the decoder and fills the caches.
     /// `newTokens` bounds the tokens that will be appended, so the cache holds only the
     /// positions it can need (default: up to maxSequence).
+    /// Rows that repeat an earlier row's image and prompt (a group's K answers) share its
+    /// prefill: the trunk runs once per distinct row and the caches are copied.
     public init(model: PolicyModel, images: [Float], prompts: [[Int32]], newTokens: Int? = nil) throws {
         let cfg = model.config
-        let (a, plen) = try model.trunkForSequences(images: images, sequences: prompts)
-        let b = prompts.count, c = cfg.channels, vn = cfg.visualTokens
+        try PolicyModel.checkPrompts(prompts)
+        let b = prompts.count, c = cfg.channels, vn = cfg.visualTokens, v = cfg.vocabSize
+        let imageFloats = cfg.imageSize * cfg.imageSize * 3
+        let (distinct, slot) = distinctRows(images: images, prompts: prompts, imageFloats: imageFloats)
+        let (a, distinctLengths) = try model.trunkForSequences(
+            images: distinct.count == b ? images : distinct.flatMap { images[($0 * imageFloats)..<(($0 + 1) * imageFloats)] },
+            sequences: distinct.map { prompts[$0] })
+        let plen = slot.map { distinctLengths[$0] }
         let m = min(cfg.maxSequence, vn + plen.max()! + max(0, newTokens ?? cfg.maxSequence))
         self.model = model
         batchSize = b
@@ -69,14 +81,15 @@ public final class KVCacheSession {
         for (li, acts) in a.decoder.enumerated() {
             for bi in 0..<b {
                 for p in 0..<(vn + plen[bi]) {
-                    let src = acts.qkv.pointer + (bi * s + p) * 3 * c
+                    let src = acts.qkv.pointer + (slot[bi] * s + p) * 3 * c
                     (keys[li].pointer + (bi * m + p) * c).update(from: src + c, count: c)
                     (values[li].pointer + (bi * m + p) * c).update(from: src + 2 * c, count: c)
                 }
             }
         }
         lengths = plen.map { $0 + vn }
-        logits = model.logitsAtLastPositions(a, lengths: plen, t: t)
+        let distinctLogits = model.logitsAtLastPositions(a, lengths: distinctLengths, t: t)
+        logits = slot.flatMap { distinctLogits[($0 * v)..<(($0 + 1) * v)] }
         x = FloatBuffer(count: b * c); ln = FloatBuffer(count: b * c)
         mean = FloatBuffer(count: b); rstd = FloatBuffer(count: b)
         qkv = FloatBuffer(count: b * 3 * c); atty = FloatBuffer(count: b * c); res1 = FloatBuffer(count: b * c)

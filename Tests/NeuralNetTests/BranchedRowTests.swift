@@ -108,6 +108,28 @@ import Testing
         #expect(worst < 1e-5 * max(1, scale))
     }
 
+    /// What a rollout worker computes for the learner's KL term: rows repeating an image and a
+    /// prompt run branched, answers cut to the text capacity, each as alone.
+    @Test func answerLogProbsAreThoseOfEachRowAlone() throws {
+        let m = try model(rotary: true, adapter: true, seed: 61)
+        let room = m.config.textCapacity
+        let c = randomCase(m.config, promptLengths: [4, room - 3], answerLengths: [[5, 2, 0], [6, 1]], seed: 62)
+        let r3 = m.config.imageSize * m.config.imageSize * 3
+        // Rows in a mixed order, as a batch of groups may come: 0, 1 (second prompt), 0, 0, 1.
+        let order = [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1)]
+        let images = order.flatMap { c.images[$0.0] }
+        let prompts = order.map { c.prompts[$0.0] }, answers = order.map { c.answers[$0.0][$0.1] }
+        let got = try m.answerLogProbs(images: images, prompts: prompts, answers: answers)
+        #expect(got.map(\.count) == [5, 3, 2, 0, 1])   // the long prompt leaves room for 3 tokens
+        var worst: Float = 0
+        for i in order.indices {
+            let alone = try m.sequenceLogProbs(images: Array(images[(i * r3)..<((i + 1) * r3)]),
+                                               sequences: [Array((prompts[i] + answers[i]).prefix(room))])[0]
+            for (x, y) in zip(alone.dropFirst(prompts[i].count), got[i]) { worst = max(worst, abs(x - y)) }
+        }
+        #expect(worst < 1e-5)
+    }
+
     @Test func softmaxWithAHoleMatchesTheNaiveOne() {
         let valid = 37, width = 40, hole = 9..<23
         var rng = SeededGenerator(seed: 41)

@@ -44,6 +44,31 @@ import Testing
         #expect(worst < 1e-4)
     }
 
+    /// A group's K rows repeat one image and prompt: they share one prefill, and decode as
+    /// rows of their own.
+    @Test func repeatedRowsShareTheirPrefillAndDecodeAlone() throws {
+        let (model, images, prompts) = try setup(lora: true, rotary: true)
+        let r3 = model.config.imageSize * model.config.imageSize * 3
+        // Rows 0, 1, 3: image 0 with prompt 0; row 2: image 0 with prompt 1; row 4: image 1 with prompt 0.
+        let rows = [(0, 0), (0, 0), (0, 1), (0, 0), (1, 0)]
+        let rowImages = rows.flatMap { images[($0.0 * r3)..<(($0.0 + 1) * r3)] }
+        var seqs = rows.map { prompts[$0.1] }
+        #expect(distinctRows(images: rowImages, prompts: seqs, imageFloats: r3).slot == [0, 0, 1, 0, 2])
+        let session = try KVCacheSession(model: model, images: rowImages, prompts: seqs)
+        var worst: Float = 0
+        var rng = SeededGenerator(seed: 6)
+        for _ in 0..<5 {
+            let full = try model.nextTokenLogits(images: rowImages, sequences: seqs)
+            for (a, b) in zip(full, session.logits) { worst = max(worst, abs(a - b)) }
+            let next = rows.map { _ in Int32(rng.next() % 50) }
+            for i in rows.indices { seqs[i].append(next[i]) }
+            try session.step(next)
+        }
+        print("[kv cache, shared prefill] worst logit difference vs full recompute \(worst)")
+        #expect(worst < 1e-4)
+        #expect(throws: NeuralNetError.self) { try KVCacheSession(model: model, images: rowImages, prompts: [[1], [1], [], [1], [1]]) }
+    }
+
     @Test func cachedAndUncachedGenerationAgree() throws {
         let (model, images, prompts) = try setup()
         let opts = SamplingOptions(maxNewTokens: 8, temperature: 1, seed: 9, stopToken: 2)

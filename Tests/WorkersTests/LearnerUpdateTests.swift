@@ -35,8 +35,8 @@ struct LearnerUpdateTests {
         if workerReference != .none {
             // What a rollout worker sends: its own copy of the base, teacher-forced on the answers.
             let workerCopy = try base.clone()
-            let computed = try RolloutWorker.responseLogProbs(
-                workerCopy, images: rows.flatMap(\.image), prompts: rows.map { Array($0.tokens[..<$0.responseStart]) },
+            let computed = try workerCopy.answerLogProbs(
+                images: rows.flatMap(\.image), prompts: rows.map { Array($0.tokens[..<$0.responseStart]) },
                 answers: rows.map { Array($0.tokens[$0.responseStart...]) })
             for i in rows.indices {
                 var answer = RolloutAnswer(tokens: Array(rows[i].tokens[rows[i].responseStart...]), text: "",

@@ -395,7 +395,9 @@ public final class RolloutWorker: Sendable {
         let (samples, referenceLogProbs) = try await executor.run {
             let samples = try model.generate(images: batchImages, prompts: batchRows, options: options, tokenizer: tokenizer)
             let referenceLogProbs = try reference.map {
-                try Self.responseLogProbs($0, images: batchImages, prompts: batchRows, answers: samples.map(\.tokens))
+                // log pi_ref of the answers for the learner's KL term (METHOD.md 6.2), cut to the
+                // text capacity as the learner cuts them, so what is sent is what it would compute.
+                try $0.answerLogProbs(images: batchImages, prompts: batchRows, answers: samples.map(\.tokens))
             }
             return (samples, referenceLogProbs)
         }
@@ -412,17 +414,6 @@ public final class RolloutWorker: Sendable {
                 referenceSHA: referenceLogProbs == nil ? nil : policy.published.baseSHA,
                 workerID: settings.workerID, ticket: tickets[p], sampledAt: sampledAt, sampleMilliseconds: elapsed)
         }
-    }
-
-    /// log pi_ref of each answer's tokens, teacher-forced after its prompt and image in one
-    /// batch (the learner's KL term, METHOD.md 6.2). Rows are cut to the model's text
-    /// capacity as the learner cuts them, so what is sent is what the learner would compute.
-    static func responseLogProbs(_ reference: PolicyModel, images: [Float], prompts: [[Int32]],
-                                 answers: [[Int32]]) throws -> [[Float]] {
-        let capacity = reference.config.textCapacity
-        let sequences = zip(prompts, answers).map { Array(($0 + $1).prefix(capacity)) }
-        let all = try reference.sequenceLogProbs(images: images, sequences: sequences)
-        return zip(prompts, all).map { prompt, lp in Array(lp.dropFirst(prompt.count)) }
     }
 
     /// One row per group (a redelivered group changes nothing).
