@@ -83,6 +83,13 @@ struct BenchModel: AsyncParsableCommand {
         if let rss = lora.peakRSSBytes {
             print("learner peak RSS: \(rss >> 20) MiB")
         }
+        // GRPO's batches as the quick profile makes them: 4 groups of 4 answers of about 83
+        // tokens after prompts of about 100, narrow-rotary policy with a rank-32 adapter.
+        let narrow = ModelConfig.narrowRotary()
+        let packing = try PolicyBenchmarks.groupPacking(config: narrow, lora: LoRAConfig(rank: 32, alpha: 16, dropout: 0),
+                                                        groups: 4, answers: 4, promptTokens: 100, answerTokens: 83)
+        print(String(format: "GRPO batch, 4 groups x 4 answers (prompt 100 + answer 83 tokens), narrow-rotary, forward + backward: one row per answer %.3f s (%d slots), one branched row per group %.3f s (%d slots): %.2fx",
+                     packing.plainSeconds, packing.plainPositions, packing.branchedSeconds, packing.branchedPositions, packing.speedup))
         print("generation: \(generationBatch) rows x \(newTokens) new tokens, with and without the KV cache (the latter takes a while)")
         let gen = try PolicyBenchmarks.generation(config: config, batch: generationBatch, promptTokens: 20, newTokens: newTokens)
         print(String(format: "generation: %.0f tokens/s with KV cache, %.0f tokens/s recomputing every step",

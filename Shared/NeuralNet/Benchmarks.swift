@@ -81,6 +81,49 @@ public enum PolicyBenchmarks {
         return Generation(cachedTokensPerSecond: produced / tc, uncachedTokensPerSecond: producedU / tu)
     }
 
+    public struct GroupPacking: Sendable {
+        public var plainSeconds: Double      // one row per answer (best of the timed passes)
+        public var branchedSeconds: Double   // one branched row per group
+        public var plainPositions: Int       // decoder slots computed, padding included
+        public var branchedPositions: Int
+        public var speedup: Double { plainSeconds / branchedSeconds }
+    }
+
+    /// GRPO's forward and backward over `groups` groups of `answers` answers to one prompt
+    /// each, as one row per answer and as one branched row per group, timed alternately in
+    /// the same run with the same weights (an adapter trains, the base is frozen).
+    public static func groupPacking(config: ModelConfig, lora: LoRAConfig, groups g: Int, answers k: Int,
+                                    promptTokens p: Int, answerTokens a: Int, repeats: Int = 5) throws -> GroupPacking {
+        let model = try PolicyModel(config: config, seed: 9)
+        try model.attach(LoRAAdapter(modelConfig: config, config: lora, seed: 10))
+        var rng = SeededGenerator(seed: 11)
+        let r3 = config.imageSize * config.imageSize * 3
+        func tokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(config.vocabSize)) } }
+        let images = (0..<g).map { _ in (0..<r3).map { _ in rng.nextUniform() * 2 - 1 } }
+        let prompts = (0..<g).map { _ in tokens(p) }
+        let answers = (0..<g).map { _ in (0..<k).map { _ in tokens(a) } }
+        let plain = try PolicyBatch(images: images.flatMap { image in (0..<k).flatMap { _ in image } },
+                                    sequences: prompts.indices.flatMap { i in answers[i].map { prompts[i] + $0 } })
+        let branched = try PolicyBatch(images: images.flatMap { $0 }, prompts: prompts, answers: answers)
+        func pass(_ batch: PolicyBatch) throws -> Double {
+            let weights = (0..<(batch.batchSize * batch.length)).map { _ in rng.nextUniform() - 0.5 }
+            let t0 = now()
+            model.zeroGrad()
+            _ = try model.forward(batch)
+            try model.backward(dLogProbs: weights)
+            return now() - t0
+        }
+        _ = try pass(plain); _ = try pass(branched)   // warm-up: activations of both shapes
+        var bestPlain = Double.infinity, bestBranched = Double.infinity
+        for _ in 0..<repeats {
+            bestPlain = min(bestPlain, try pass(plain))
+            bestBranched = min(bestBranched, try pass(branched))
+        }
+        let slots = { (b: PolicyBatch) in b.batchSize * (config.visualTokens + b.length) }
+        return GroupPacking(plainSeconds: bestPlain, branchedSeconds: bestBranched,
+                            plainPositions: slots(plain), branchedPositions: slots(branched))
+    }
+
     /// SFT on a handful of fixed sequences with a micro model; returns the loss per step.
     public static func overfit(steps: Int = 150, report: (Int, Float) -> Void) throws -> [Float] {
         let cfg = ModelConfig.micro(vocabSize: 64)
