@@ -4,10 +4,9 @@ import Foundation
 // Legend: B batch, L sequence length, C channels, H heads, hs = C/H.
 // qkv rows hold q | k | v, each (C) split into H heads of hs.
 
-/// out (B, L, C) = softmax(q k^T / sqrt(hs) [+ causal mask]) v, per batch row and head.
-/// att (B, H, L, L) keeps the probabilities for the backward (masked entries are 0).
-/// `holes` (B, L, 2), for branched rows: query (b, t) does not attend to keys [lo, hi) either.
-func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>,
+/// The naive reference of `attentionForward`: every query against every key (L x L scores),
+/// the masks applied in the softmax.
+func attentionForwardNaive(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>,
                       _ qkv: UnsafePointer<Float>,
                       _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool, holes: UnsafePointer<Int32>? = nil) {
     let hs = c / h, c3 = 3 * c
@@ -28,6 +27,130 @@ func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePo
                 }
             }
             gemm(false, false, l, hs, l, 1, p, l, v, c3, 0, out + bi * l * c + hi * hs, c)
+        }
+    }
+}
+
+/// Rows of queries computed together, so that a block skips the keys none of its rows sees.
+let attentionQueryBlock = 32
+
+/// The query blocks of batch row bi: consecutive rows that share a hole, at most
+/// `attentionQueryBlock` of them when causal, each with the key ranges its rows may attend
+/// (up to the block's last row when causal, the hole left out). Row t of a block attends to a
+/// part of these (up to t); the softmax zeroes the rest.
+func attentionBlocks(_ bi: Int, _ l: Int, _ causal: Bool, _ holes: UnsafePointer<Int32>?) -> [(rows: Range<Int>, keys: [Range<Int>])] {
+    guard causal else { return [(0..<l, [0..<l])] }
+    func hole(_ t: Int) -> (Int, Int) {
+        guard let holes else { return (0, 0) }
+        return (Int(holes[(bi * l + t) * 2]), Int(holes[(bi * l + t) * 2 + 1]))
+    }
+    var blocks: [(rows: Range<Int>, keys: [Range<Int>])] = []
+    var r0 = 0
+    while r0 < l {
+        let h0 = hole(r0)
+        var r1 = r0 + 1
+        while r1 < l, r1 - r0 < attentionQueryBlock, hole(r1) == h0 { r1 += 1 }
+        let keys = h0.1 > h0.0 ? [0..<h0.0, h0.1..<r1] : [0..<r1]
+        blocks.append((r0..<r1, keys.filter { !$0.isEmpty }))
+        r0 = r1
+    }
+    return blocks
+}
+
+/// out (B, L, C) = softmax(q k^T / sqrt(hs) [+ causal mask]) v, per batch row and head.
+/// att (B, H, L, L) keeps the probabilities for the backward (masked entries are 0).
+/// `holes` (B, L, 2), for branched rows: query (b, t) does not attend to keys [lo, hi) either.
+/// Queries go in blocks (`attentionBlocks`) that compute only the keys their rows can see:
+/// about half of the L x L products when causal, less with holes.
+func attentionForward(_ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>,
+                      _ qkv: UnsafePointer<Float>,
+                      _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool, holes: UnsafePointer<Int32>? = nil) {
+    let hs = c / h, c3 = 3 * c
+    let scale = 1 / Float(hs).squareRoot()
+    let blocks = (0..<b).map { attentionBlocks($0, l, causal, holes) }
+    parallelWithSerialBLAS(b * h) { range in
+        for bh in range {
+            let bi = bh / h, hi = bh % h
+            let q = qkv + bi * l * c3 + hi * hs
+            let k = q + c, v = q + 2 * c
+            let p = att + (bi * h + hi) * l * l
+            let o = out + bi * l * c + hi * hs
+            for (rows, keys) in blocks[bi] {
+                let r0 = rows.lowerBound, m = rows.count
+                for kr in keys {
+                    gemm(false, true, m, kr.count, hs, scale, q + r0 * c3, c3, k + kr.lowerBound * c3, c3, 0,
+                         p + r0 * l + kr.lowerBound, l)
+                }
+                for t in rows {
+                    // Entries no range covers are written by the softmax (as 0), never read before.
+                    let valid = causal ? t + 1 : l
+                    if keys.count == 2 {
+                        softmaxRow(p + t * l, valid, l, hole: keys[0].upperBound..<keys[1].lowerBound)
+                    } else {
+                        softmaxRow(p + t * l, valid, l)
+                    }
+                }
+                for (i, kr) in keys.enumerated() {
+                    gemm(false, false, m, hs, kr.count, 1, p + r0 * l + kr.lowerBound, l, v + kr.lowerBound * c3, c3,
+                         i == 0 ? 0 : 1, o + r0 * c, c)
+                }
+            }
+        }
+    }
+}
+
+/// Accumulates dqkv (B, L, 3C), block by block as the forward ran. Batch rows and heads run in
+/// parallel; each worker has its own L*L scratch for dP, of which only the blocks' key ranges
+/// are written and read.
+func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>,
+                       _ dout: UnsafePointer<Float>, _ qkv: UnsafePointer<Float>, _ att: UnsafePointer<Float>,
+                       _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool, holes: UnsafePointer<Int32>? = nil) {
+    let hs = c / h, c3 = 3 * c
+    let scale = 1 / Float(hs).squareRoot()
+    let blocks = (0..<b).map { attentionBlocks($0, l, causal, holes) }
+    parallelWithSerialBLAS(b * h) { range in
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: l * l)
+        defer { dp.deallocate() }
+        for bh in range {
+            let bi = bh / h, hi = bh % h
+            let q = qkv + bi * l * c3 + hi * hs
+            let k = q + c, v = q + 2 * c
+            let dq = dqkv + bi * l * c3 + hi * hs
+            let dk = dq + c, dv = dq + 2 * c
+            let p = att + (bi * h + hi) * l * l
+            let dy = dout + bi * l * c + hi * hs
+            for (rows, keys) in blocks[bi] {
+                let r0 = rows.lowerBound, m = rows.count
+                for kr in keys {
+                    let kl = kr.lowerBound
+                    gemm(false, true, m, kr.count, hs, 1, dy + r0 * c, c, v + kl * c3, c3, 0, dp + r0 * l + kl, l)  // dP = dy v^T
+                    gemm(true, false, kr.count, hs, m, 1, p + r0 * l + kl, l, dy + r0 * c, c, 1, dv + kl * c3, c3)  // dv += P^T dy
+                }
+                for t in rows {                                  // dS = P * (dP - <P, dP>) * scale
+                    let pr = p + t * l, dr = dp + t * l
+                    let n = causal ? t + 1 : l                   // beyond it P is 0, so dS is 0 too
+                    var pd: Float = 0
+                    for kr in keys where min(kr.upperBound, n) > kr.lowerBound {
+                        pd += dot(pr + kr.lowerBound, dr + kr.lowerBound, min(kr.upperBound, n) - kr.lowerBound)
+                    }
+                    for kr in keys {
+                        let end = max(kr.lowerBound, min(kr.upperBound, n))
+                        var j = kr.lowerBound
+                        while j < end {
+                            let w = min(16, end - j)
+                            let ds: F16 = load16(pr + j, w) * (load16(dr + j, w) - pd) * scale
+                            store16(ds, dr + j, w)
+                            j += 16
+                        }
+                        (dr + end).update(repeating: 0, count: kr.upperBound - end)
+                    }
+                }
+                for kr in keys {
+                    let kl = kr.lowerBound
+                    gemm(false, false, m, hs, kr.count, 1, dp + r0 * l + kl, l, k + kl * c3, c3, 1, dq + r0 * c3, c3)  // dq += dS k
+                    gemm(true, false, kr.count, hs, m, 1, dp + r0 * l + kl, l, q + r0 * c3, c3, 1, dk + kl * c3, c3)  // dk += dS^T q
+                }
+            }
         }
     }
 }
@@ -73,8 +196,8 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ valid: Int, _ width: Int, 
     let inverse = 1 / (expShiftedInPlace(row, lo, mx) + expShiftedInPlace(row + hi, valid - hi, mx))
     scaleInPlace(row, inverse, lo)
     scaleInPlace(row + hi, inverse, valid - hi)
-    for j in lo..<hi { row[j] = 0 }
-    for j in valid..<width { row[j] = 0 }
+    (row + lo).update(repeating: 0, count: hi - lo)
+    (row + valid).update(repeating: 0, count: width - valid)
 }
 
 /// In-place softmax of row[0..<valid]; row[valid..<width] becomes 0.
@@ -85,9 +208,10 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ valid: Int, _ width: Int) 
     for j in valid..<width { row[j] = 0 }
 }
 
+/// The naive reference of `attentionBackward`: full L x L products.
 /// Accumulates dqkv (B, L, 3C). Batch rows and heads run in parallel; each worker has
 /// its own L*L scratch for dP.
-func attentionBackward(_ dqkv: UnsafeMutablePointer<Float>,
+func attentionBackwardNaive(_ dqkv: UnsafeMutablePointer<Float>,
                        _ dout: UnsafePointer<Float>, _ qkv: UnsafePointer<Float>, _ att: UnsafePointer<Float>,
                        _ b: Int, _ l: Int, _ c: Int, _ h: Int, _ causal: Bool) {
     let hs = c / h, c3 = 3 * c

@@ -73,8 +73,8 @@ extension PolicyModel {
         s.datty.pointer.update(repeating: 0, count: n * c)
         projectBackward(s.datty.pointer, dres, a.lora[1], a.atty.pointer, w.attw, w.attb, lv.att, n, c, c, s, dropped)
         s.dqkv.pointer.update(repeating: 0, count: n * 3 * c)
-        attentionBackward(s.dqkv.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads, causal)
-        // (attention's backward needs no holes: their probabilities are 0, so are their gradients)
+        attentionBackward(s.dqkv.pointer, s.datty.pointer, a.qkv.pointer, a.att.pointer, b, l, c, config.heads, causal,
+                          holes: layout?.holes)
         if causal && config.usesRotary {
             rotaryInPlace(s.dqkv.pointer, b, l, c, config.heads, positions: layout?.positions, inverse: true)
         }

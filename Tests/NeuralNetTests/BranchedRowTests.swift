@@ -130,6 +130,44 @@ import Testing
         #expect(worst < 1e-5)
     }
 
+    /// The blocked attention kernels against the naive ones (every query against every key):
+    /// several query blocks, a branched row with holes beside a plain one, both directions.
+    @Test(arguments: [true, false])
+    func blockedAttentionMatchesTheNaiveOne(causal: Bool) {
+        let b = 2, c = 16, h = 2, vn = 4, t = 71, l = vn + t
+        let layout = DecoderLayout(rows: [BranchedRow(promptLength: 10, answerLengths: [20, 25, 16]),
+                                          BranchedRow(promptLength: t, answerLengths: [])], vn: vn, t: t)
+        let holes = causal ? UnsafePointer(layout.holes) : nil
+        #expect(attentionBlocks(0, l, causal, holes).count == (causal ? 4 : 1))   // prompt, then each answer
+        let qkv = randomFloats(b * l * 3 * c, seed: 71, scale: 2)
+        let dout = randomFloats(b * l * c, seed: 72)
+        func run(_ naive: Bool) -> (out: [Float], att: [Float], dqkv: [Float]) {
+            var out = [Float](repeating: 0, count: b * l * c)
+            // Stale values in the probabilities buffer must not leak into either kernel.
+            var att = [Float](repeating: .nan, count: b * h * l * l)
+            var dqkv = [Float](repeating: 0, count: b * l * 3 * c)
+            qkv.withUnsafeBufferPointer { q in
+                dout.withUnsafeBufferPointer { d in
+                    if naive {
+                        attentionForwardNaive(&out, &att, q.baseAddress!, b, l, c, h, causal, holes: holes)
+                        attentionBackwardNaive(&dqkv, d.baseAddress!, q.baseAddress!, att, b, l, c, h, causal)
+                    } else {
+                        attentionForward(&out, &att, q.baseAddress!, b, l, c, h, causal, holes: holes)
+                        attentionBackward(&dqkv, d.baseAddress!, q.baseAddress!, att, b, l, c, h, causal, holes: holes)
+                    }
+                }
+            }
+            return (out, att, dqkv)
+        }
+        let naive = run(true), blocked = run(false)
+        func worst(_ x: [Float], _ y: [Float]) -> Float { zip(x, y).map { abs($0 - $1) }.max()! }
+        print("[attention, causal \(causal)] blocked vs naive: out \(worst(naive.out, blocked.out)), att \(worst(naive.att, blocked.att)), dqkv \(worst(naive.dqkv, blocked.dqkv))")
+        #expect(worst(naive.out, blocked.out) < 1e-5)
+        #expect(worst(naive.att, blocked.att) < 1e-6)
+        #expect(worst(naive.dqkv, blocked.dqkv) < 1e-5)
+        #expect(naive.dqkv.map(abs).max()! > 1e-2)
+    }
+
     @Test func softmaxWithAHoleMatchesTheNaiveOne() {
         let valid = 37, width = 40, hole = 9..<23
         var rng = SeededGenerator(seed: 41)
