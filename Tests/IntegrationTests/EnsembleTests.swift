@@ -126,7 +126,7 @@ struct EnsembleTests {
             let name = try #require(try FileManager.default.contentsOfDirectory(atPath: logs.path).first { $0.hasSuffix(".\(instance).log") })
             return try String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)
         }
-        #expect(try log("evaluator-1").contains("process.niceness=10"))
+        #expect(try log("evaluator-1").contains("process.niceness=19"))
         #expect(try log("learner-1").contains("process.niceness=0"))
         #expect(try log("learner-1").contains("GRPO runs on 1 thread of numeric code"))
     }

@@ -136,7 +136,9 @@ public final class LearnerWorker: Sendable {
             return summary
         }
 
-        let producer = try KafkaProducer(configuration: kafka, logger: logger)
+        // A version is announced and its delivery awaited before the next step: nothing would
+        // join it in a batch, so librdkafka's linger would only delay it.
+        let producer = try KafkaProducer(configuration: kafka, producer: KafkaProducerConfiguration(linger: .zero), logger: logger)
         do {
             try await runStages(producer: producer, trajectories: trajectories["count"] ?? 0, summary: &summary)
         } catch {

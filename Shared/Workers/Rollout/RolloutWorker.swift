@@ -138,7 +138,9 @@ public final class RolloutWorker: Sendable {
             // buffer is full (it still answers rebalances, so a joining worker gets partitions at once).
             consumer: PromptOrder.consumer(groupID: Self.consumerGroup(runID: record.id), prefetch: settings.prefetch),
             topics: [PipelineTopics.prompts.name], logger: logger)
-        let producer = try KafkaProducer(configuration: kafka, logger: logger)
+        // A batch's groups are sent together and awaited before the next batch: a linger would
+        // only delay them.
+        let producer = try KafkaProducer(configuration: kafka, producer: KafkaProducerConfiguration(linger: .zero), logger: logger)
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)
         let tickets = AdmissionTickets(
             runID: record.id,
