@@ -196,9 +196,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
             // room for two workers' batches while the learner trains on a third. With a bound
             // of 1 (two steps) two workers each held one batch, both waited for the learner and
             // made 0.97 of one worker's groups a minute; with 2 they made 1.07 of it (320.3
-            // against 298.4 on two cores, the learner waiting 1.5% against 20%). With model work
-            // on threads of its own both got faster and the learner became the limit for two
-            // workers: 332.6 and 319.9 against 329.6 groups a minute (README, scaling).
+            // against 298.4 on two cores, the learner waiting 1.5% against 20%). Later versions
+            // made both faster (README, scaling).
             config.stalenessBound = 2
             // 1,600 steps of this base made the Skin-R1 arm take 1,161 s, too close to the
             // profile's 20 minutes; 1,400 leaves a margin.

@@ -87,15 +87,30 @@ public final class RolloutWorker: Sendable {
             try? await gracefulShutdown()
             return
         }
+        // The consumer joins the group now, while base and SFT train: workers started together
+        // then share the prompts from RL's first step. Joining at the start of RL, they
+        // rebalanced for 17-36 s in some runs while the learner waited.
+        let consumer = try KafkaConsumer(
+            configuration: kafka,
+            // A worker refused admission stops reading, and its consumer pauses fetching once the
+            // buffer is full (it still answers rebalances, so a joining worker gets partitions at once).
+            consumer: PromptOrder.consumer(groupID: Self.consumerGroup(runID: record.id), prefetch: settings.prefetch),
+            topics: [PipelineTopics.prompts.name], logger: logger)
         logger.info("waiting for the learner to start RL")
-        let started = try await cancelWhenGracefulShutdown {
-            try await self.record.waitFor(.rlStarted, on: self.client)
+        let started: [String: Int]
+        do {
+            started = try await cancelWhenGracefulShutdown {
+                try await self.record.waitFor(.rlStarted, on: self.client)
+            }
+        } catch {
+            await consumer.close()
+            throw error
         }
         let firstVersion = started["version"] ?? 0
         let follower = PolicyFollower(runID: record.id, client: client, poll: settings.versionPoll, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await follower.run() }
-            try await self.sample(follower: follower, firstVersion: firstVersion)
+            try await self.sample(follower: follower, firstVersion: firstVersion, consumer: consumer)
             group.cancelAll()
         }
     }
@@ -130,17 +145,18 @@ public final class RolloutWorker: Sendable {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
-    private func sample(follower: PolicyFollower, firstVersion: Int) async throws {
+    /// Closes `consumer` before returning.
+    private func sample(follower: PolicyFollower, firstVersion: Int, consumer: KafkaConsumer) async throws {
         let config = record.config
-        let consumer = try KafkaConsumer(
-            configuration: kafka,
-            // A worker refused admission stops reading, and its consumer pauses fetching once the
-            // buffer is full (it still answers rebalances, so a joining worker gets partitions at once).
-            consumer: PromptOrder.consumer(groupID: Self.consumerGroup(runID: record.id), prefetch: settings.prefetch),
-            topics: [PipelineTopics.prompts.name], logger: logger)
         // A batch's groups are sent together and awaited before the next batch: a linger would
         // only delay them.
-        let producer = try KafkaProducer(configuration: kafka, producer: KafkaProducerConfiguration(linger: .zero), logger: logger)
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: kafka, producer: KafkaProducerConfiguration(linger: .zero), logger: logger)
+        } catch {
+            await consumer.close()
+            throw error
+        }
         let deadLetters = DeadLetterPublisher(producer: producer, logger: logger)
         let tickets = AdmissionTickets(
             runID: record.id,
