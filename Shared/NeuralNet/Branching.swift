@@ -27,7 +27,6 @@ public struct BranchedRow: Sendable, Hashable {
 
 /// The per-slot tables of a branched batch, derived once per forward and kept for the backward.
 final class DecoderLayout {
-    let b: Int, s: Int, t: Int
     /// (B, S) the position each decoder slot takes (learned and rotary positions).
     let positions: UnsafeMutablePointer<Int32>
     /// (B, S, 2) keys [lo, hi) a query slot must not attend to: the earlier answers of its row.
@@ -37,7 +36,6 @@ final class DecoderLayout {
 
     init(rows: [BranchedRow], vn: Int, t: Int) {
         let b = rows.count, s = vn + t
-        self.b = b; self.s = s; self.t = t
         positions = .allocate(capacity: b * s)
         holes = .allocate(capacity: b * s * 2)
         sources = .allocate(capacity: b * t)
