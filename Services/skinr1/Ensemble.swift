@@ -83,8 +83,7 @@ actor Ensemble {
     }
 
     /// Nice value of the evaluator under `up`: the lowest priority, so that on shared cores it
-    /// computes in the time training leaves (two workers on two cores: 96 s of RL against
-    /// 120 s at nice 10, see README).
+    /// computes in the time training leaves (README, scaling).
     static let evaluatorNiceness = 19
 
     /// Starts every service of `runID` as a supervised child process.
