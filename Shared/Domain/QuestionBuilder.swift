@@ -72,9 +72,12 @@ public struct QuestionBuilder: Sendable {
     // MARK: - Items
 
     /// An RL prompt: k correct options (1 <= k <= 3) sampled from P, the rest distractors from
-    /// the dataset's other path terms and from the taxonomy.
-    public func rlPrompt(for item: QuestionCase, pathTerms: DatasetPathTerms, seed: UInt64) throws(QuestionBuildError) -> QuestionItem {
-        try pathSampledItem(item, pathTerms: pathTerms, seed: seed, purpose: .reinforcement, forceLabel: false)
+    /// the dataset's other path terms and from the taxonomy. `offeringDiagnosis`: the label
+    /// itself is always one of the k, as in evaluation's disease items (then a coarser option
+    /// is only ever partly right).
+    public func rlPrompt(for item: QuestionCase, pathTerms: DatasetPathTerms, seed: UInt64,
+                         offeringDiagnosis: Bool = false) throws(QuestionBuildError) -> QuestionItem {
+        try pathSampledItem(item, pathTerms: pathTerms, seed: seed, purpose: .reinforcement, forceLabel: offeringDiagnosis)
     }
 
     /// An in-distribution evaluation item: like an RL prompt, but the label itself is always

@@ -115,6 +115,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var minP: Double { samplingMinP ?? 0 }
     public var referenceOnWorkers: Bool { workerReferenceLogProbs ?? false }
     public var conditionPromptShare: Double { rlConditionShare ?? 0 }
+    public var promptsOfferDiagnosis: Bool { rlPromptsOfferDiagnosis ?? false }
     public var rlDropout: Double { rlLoraDropout ?? loraDropout }
 
     // GRPO (METHOD.md 6.2, 6.3).
@@ -145,6 +146,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// questions alone can teach their answer format to the condition answers (seen with
     /// --seed 3). The base and the disease questions are those of the run without it.
     public var rlConditionShare: Double?
+    /// Whether every RL disease question offers the case's diagnosis among its options, as
+    /// evaluation's do; nil in older runs: no. Without it an RL prompt offers 1-3 nodes of the
+    /// path, drawn as the paper's reference implementation draws them, so that about a quarter
+    /// of the quick profile's prompts pay the full reward for a coarser option (a family), the
+    /// answer evaluation counts wrong when the diagnosis is offered beside it.
+    public var rlPromptsOfferDiagnosis: Bool?
     /// LoRA dropout of the GRPO adapter; nil: `loraDropout`, as SFT uses. With 0 the
     /// learner's gradient pass gives pi_prox itself, so it skips the proximal forward pass.
     public var rlLoraDropout: Double?

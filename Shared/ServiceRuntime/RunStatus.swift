@@ -64,6 +64,9 @@ public enum RunStatus {
         }
         if curve.isEmpty { out.append("(no GRPO step yet)") }
 
+        out.append("\n== what rollouts choose (disease questions offering the diagnosis, by quarter of the versions)")
+        out.append(try await choicesTable(runID: runID, client))
+
         out.append("\n== rollout workers")
         let workers = try await client.query("""
             SELECT worker_id, groups, tokens, groups_per_minute, mean_sample_ms FROM v_worker_throughput
@@ -87,5 +90,32 @@ public enum RunStatus {
         let dead = try await client.query("SELECT topic, messages FROM v_dead_letters ORDER BY topic")
         out.append(dead.isEmpty ? "none" : try dead.map { "\(try $0.decode("topic", as: String.self)): \(try $0.decode("messages", as: Int.self))" }.joined(separator: ", "))
         return out.joined(separator: "\n")
+    }
+
+    /// Shares of the answers choosing the diagnosis, a coarser option on its path, an option
+    /// off it, or none (`v_rl_choices`, questions whose options hold the diagnosis), in four
+    /// ranges of the policy versions that sampled them.
+    static func choicesTable(runID: String, _ client: PostgresClient) async throws -> String {
+        let rows = try await client.query("""
+            WITH c AS (SELECT version, choice, answers FROM v_rl_choices WHERE run_id = \(runID) AND label_offered),
+            v AS (SELECT version, ntile(4) OVER (ORDER BY version) AS quarter FROM (SELECT DISTINCT version FROM c) d),
+            q AS (SELECT v.quarter, c.* FROM c JOIN v USING (version))
+            SELECT quarter, min(version) AS first, max(version) AS last, sum(answers)::int8 AS answers,
+                   (sum(answers) FILTER (WHERE choice = 'label') / sum(answers))::float8 AS label,
+                   (sum(answers) FILTER (WHERE choice = 'coarser') / sum(answers))::float8 AS coarser,
+                   (sum(answers) FILTER (WHERE choice = 'off_path') / sum(answers))::float8 AS off_path,
+                   (sum(answers) FILTER (WHERE choice = 'none') / sum(answers))::float8 AS none
+            FROM q GROUP BY quarter ORDER BY quarter
+            """)
+        guard !rows.isEmpty else { return "(no scored disease question yet)" }
+        var lines = ["versions   answers  diagnosis  coarser  off path  none"]
+        for row in rows {
+            func share(_ column: String) throws -> Double { try row.decode(column, as: Double?.self) ?? 0 }
+            lines.append(String(format: "%4d-%-4d  %7d  %9.3f  %7.3f  %8.3f  %4.3f",
+                                try row.decode("first", as: Int.self), try row.decode("last", as: Int.self),
+                                try row.decode("answers", as: Int.self), try share("label"), try share("coarser"),
+                                try share("off_path"), try share("none")))
+        }
+        return lines.joined(separator: "\n")
     }
 }

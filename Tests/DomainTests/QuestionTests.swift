@@ -55,6 +55,27 @@ import Testing
         #expect(!changed.isEmpty)
     }
 
+    /// Offering the diagnosis: every RL prompt holds the label (its finest option, the full
+    /// reward), still 1-3 options of the path and RL's purpose, and not the evaluation item
+    /// of the same seed. Without it some prompts leave the label out.
+    @Test func rlPromptsCanAlwaysOfferTheDiagnosis() throws {
+        var withoutLabel = 0
+        for item in cases {
+            for seed: UInt64 in 1...6 {
+                let offered = try builder.rlPrompt(for: item, pathTerms: terms, seed: seed, offeringDiagnosis: true)
+                checkShape(offered, label: item.label)
+                #expect(offered.purpose == .reinforcement)
+                let correct = try #require(offered.options.first { $0.letter == offered.correctLetter })
+                #expect(correct.node == item.label, "case \(item.caseID), seed \(seed): correct option \(correct.text)")
+                #expect((1...3).contains(offered.options.filter { $0.pathIndex != nil }.count))
+                #expect(offered.id != (try builder.diseaseItem(for: item, pathTerms: terms, seed: seed)).id)
+                let drawn = try builder.rlPrompt(for: item, pathTerms: terms, seed: seed)
+                if !drawn.options.contains(where: { $0.node == item.label }) { withoutLabel += 1 }
+            }
+        }
+        #expect(withoutLabel > 0, "the reference draw leaves the label out of some prompts")
+    }
+
     @Test func theInstructionsShowNoAnswerLetter() throws {
         // A letter after the answer tag anywhere in the prompt is one a policy can learn to
         // repeat for every question.

@@ -95,6 +95,18 @@ struct EnsembleTests {
             SELECT coalesce(max((counters->>'rl.reference_from_workers')::int8), 0) AS n
             FROM service_heartbeats WHERE service = 'learner'
             """) > 0, "the learner used reference log-probabilities computed by the rollout workers")
+        // What the rollouts chose: every scored answer of a disease question is in v_rl_choices
+        // once, and its class agrees with its granularity reward (the diagnosis earns the full
+        // 0.75; an option off the path, or none, earns 0).
+        #expect(try await count(client, "SELECT coalesce(sum(answers), 0)::int8 AS n FROM v_rl_choices WHERE run_id = \(runID)")
+                == (try await count(client, "SELECT count(*)::int8 AS n FROM rewards WHERE run_id = \(runID)")))
+        #expect(try await count(client, """
+            SELECT count(*)::int8 AS n FROM v_rl_choices WHERE run_id = \(runID)
+              AND ((choice = 'label' AND granularity_mean <> 0.75) OR (choice IN ('off_path', 'none') AND granularity_mean <> 0))
+            """) == 0)
+        let screen = try await RunStatus.screen(runID: runID, client)
+        #expect(screen.contains("== what rollouts choose") && screen.contains("versions   answers  diagnosis"),
+                "skinr1 status shows the rollouts' choices: \(screen)")
         // Evaluation tables complete: base, SFT and the final version on every suite.
         let finalVersion = try await count(client, "SELECT (detail->>'version')::int8 AS n FROM run_milestones WHERE run_id = \(runID) AND name = 'training_done'")
         for version in [0, 1, finalVersion] {

@@ -87,6 +87,38 @@ struct LearnerUpdateTests {
         #expect(branched.tokens == plain.tokens - prompts / 2)
     }
 
+    /// The step's direction: a few steps on the same groups raise the log-probability of every
+    /// answer with a positive advantage and lower that of every answer with a negative one,
+    /// branched or not, under either aggregation.
+    @Test(arguments: [LossAggregation.sequenceMean, .token], [false, true])
+    func stepsFavourAnswersWithPositiveAdvantage(aggregation: LossAggregation, branched: Bool) throws {
+        let config = ModelConfig.micro(vocabSize: 300)
+        let policy = try PolicyModel(config: config, seed: 5)
+        let reference = try policy.clone()
+        let adapter = try LoRAAdapter(modelConfig: config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 9)
+        try policy.attach(adapter)
+        let rows = try Self.rows(vocab: 300)
+        func answerLogProbs() throws -> [Float] {
+            try policy.answerLogProbs(images: rows.flatMap(\.image), prompts: rows.map { Array($0.tokens[..<$0.responseStart]) },
+                                      answers: rows.map { Array($0.tokens[$0.responseStart...]) }).map { $0.reduce(0, +) }
+        }
+        let before = try answerLogProbs()
+        let optimizer = AdamW(layout: adapter.layout)
+        let settings = GRPOSettings(objective: .decoupled, aggregation: aggregation, clipEpsilon: 0.2, klBeta: 0.04,
+                                    behaviourWeightCap: 2.0)
+        for _ in 0..<8 {
+            _ = try GRPOUpdate.step(policy: policy, reference: reference, optimizer: optimizer, rows: rows,
+                                    settings: settings, chunk: 16, dropoutSeed: nil, learningRate: 3e-3, maxNorm: 1,
+                                    branched: branched)
+        }
+        let after = try answerLogProbs()
+        for (i, row) in rows.enumerated() {
+            let change = after[i] - before[i]
+            #expect(row.advantage > 0 ? change > 0.02 : change < -0.02,
+                    "answer \(i), advantage \(row.advantage): log-probability \(before[i]) -> \(after[i])")
+        }
+    }
+
     /// Groups are packed only where the rows share the group, the image and the prompt, and a
     /// chunk never holds more answers than its size.
     @Test func chunksPackOnlyRowsThatShareTheirPrompt() throws {

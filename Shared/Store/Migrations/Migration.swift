@@ -32,5 +32,6 @@ public enum Migrations {
         migration0006,
         migration0007,
         migration0008,
+        migration0009,
     ]
 }

@@ -54,9 +54,11 @@ struct BaseModelBuilder: Sendable {
     let options: LearnerOptions
     let logger: Logger
 
-    /// Texts the tokenizer learns from: SFT trajectory prompts and targets, RL prompt texts,
-    /// evaluation prompts, and the answer templates of the visual corpus. None of them
-    /// depends on the arm (the synthesizer always stores trajectories and prompts).
+    /// Texts the tokenizer learns from: SFT trajectory prompts and targets, evaluation prompts,
+    /// and the answer templates of the visual corpus. None of them depends on the arm or on
+    /// how RL's prompts are drawn (`rlConditionShare`, `rlPromptsOfferDiagnosis`), so a run
+    /// that changes those reuses the base of the run that does not; RL's disease questions
+    /// hold the stems, instructions and taxonomy names the evaluation prompts hold.
     func tokenizerCorpus(visual: [VisualExample]) async throws -> [String] {
         // `visual` holds the naming questions too when the run has them.
         var texts: [String] = []
@@ -64,14 +66,6 @@ struct BaseModelBuilder: Sendable {
             SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
             """)
         for row in trajectories { texts.append(try row.decode("prompt")); texts.append(try row.decode("target")) }
-        // Disease questions only: condition questions (`rlConditionShare`) ask what the
-        // evaluation items already do, and leaving them out keeps the base that of the same
-        // run without them.
-        let prompts = try await client.query("""
-            SELECT item->>'prompt' AS prompt FROM rl_prompts
-            WHERE run_id = \(run.id) AND epoch = 0 AND item->>'kind' = 'disease' ORDER BY id
-            """)
-        for row in prompts { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
         let evals = try await client.query("SELECT item->>'prompt' AS prompt FROM eval_items ORDER BY id")
         for row in evals { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
         for example in visual { texts.append(example.prompt); texts.append(example.answer) }

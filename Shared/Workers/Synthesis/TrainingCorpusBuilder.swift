@@ -85,9 +85,10 @@ public struct TrainingCorpusBuilder: Sendable {
     /// node cannot carry a disease question and are tallied. With `conditionShare` > 0 a
     /// share of the cases (drawn per case and pass) is also asked its lesion condition,
     /// right after its disease question, in the fixed option order evaluation uses; the
-    /// disease questions stay what they are without it.
+    /// disease questions stay what they are without it. `offeringDiagnosis`: every disease
+    /// question has the case's diagnosis among its options (`QuestionBuilder.rlPrompt`).
     public func prompts(runID: String, training: [StoredCase], epochs: Int, seed: UInt64, conditionShare: Double = 0,
-                        skipped: inout SkipTally) -> [RunPrompt] {
+                        offeringDiagnosis: Bool = false, skipped: inout SkipTally) -> [RunPrompt] {
         let trainSplit = training.filter { $0.split == .train }.sorted { $0.id < $1.id }
         let cases = trainSplit.compactMap(EvaluationSuiteBuilder.questionCase)
         for _ in 0..<(trainSplit.count - cases.count) { skipped.add("rl prompt: case has no diagnosis node") }
@@ -103,7 +104,8 @@ public struct TrainingCorpusBuilder: Sendable {
                 let alsoCondition = conditionShare > 0 && asks.nextDouble() < conditionShare
                 do {
                     // Answer positions rotate A, B, C, D over each pass: no letter pays on its own.
-                    let item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed)
+                    let item = try questions.rlPrompt(for: question, pathTerms: pathTerms, seed: epochSeed,
+                                                       offeringDiagnosis: offeringDiagnosis)
                         .placingAnswer(at: diseasePrompts % QuestionBuilder.letters.count)
                     diseasePrompts += 1
                     out.append(RunPrompt(promptID: "\(runID):e\(epoch):\(item.id)", epoch: epoch,

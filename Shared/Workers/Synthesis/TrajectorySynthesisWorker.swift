@@ -105,7 +105,7 @@ public struct TrajectorySynthesisWorker: Sendable {
             let training = try await client.withConnection { try await CatalogueReader($0).trainingCases(split: .train) }
             let prompts = corpus.prompts(runID: run.id, training: training, epochs: config.promptEpochs,
                                          seed: config.seed, conditionShare: config.conditionPromptShare,
-                                         skipped: &report.skipped)
+                                         offeringDiagnosis: config.promptsOfferDiagnosis, skipped: &report.skipped)
             try await storePrompts(prompts)
             report.prompts = prompts.count
             if config.arm.runsRL {
