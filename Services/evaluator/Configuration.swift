@@ -10,15 +10,12 @@ struct EvaluatorConfiguration: ParsableArguments, Sendable {
     @Option(help: "Threads of this evaluator's numeric code (OpenBLAS and the model's loops).")
     var threads: Int = 1
 
-    @Option(help: "Threads once the run's training is done and only its last evaluations remain.")
-    var threadsAfterTraining: Int = 2
-
     @Option(help: "Seconds between looks at the run's policy versions.")
     var pollSeconds: Double = 1
 
     func validate() throws {
-        guard batch >= 1, threads >= 1, threadsAfterTraining >= 1 else {
-            throw ValidationError("--batch, --threads and --threads-after-training must be at least 1")
+        guard batch >= 1, threads >= 1 else {
+            throw ValidationError("--batch and --threads must be at least 1")
         }
         guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }

@@ -24,7 +24,7 @@ struct EvaluatorCommand: AsyncParsableCommand {
         let settings = self.settings
         try await ServiceLauncher.run(service: "evaluator", options: runtime) { context, client in
             try await EvaluationService.run(context, client: client, batchSize: settings.batch,
-                                            threads: settings.threads, threadsAfterTraining: settings.threadsAfterTraining,
+                                            threads: settings.threads,
                                             poll: .milliseconds(Int64(settings.pollSeconds * 1000)))
         }
     }

@@ -139,7 +139,6 @@ struct EnsembleTests {
             return try String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)
         }
         #expect(try log("evaluator-1").contains("process.niceness=19"))
-        #expect(try log("evaluator-1").contains("training done: evaluating on 2 threads"))
         #expect(try log("learner-1").contains("process.niceness=0"))
         #expect(try log("learner-1").contains("GRPO runs on 1 thread of numeric code"))
     }

@@ -8,10 +8,8 @@ import Store
 /// The evaluator process: `EvaluationWorker` for the run until `evaluation_done`, then
 /// idle (heartbeating) until shutdown.
 public enum EvaluationService {
-    /// `threadsAfterTraining`: the numeric threads once the run's training is done (the
-    /// evaluations still to do then are the run's last wait).
     public static func run(_ context: ServiceContext, client: PostgresClient, batchSize: Int, threads: Int,
-                           threadsAfterTraining: Int, poll: Duration) async throws {
+                           poll: Duration) async throws {
         guard let runID = context.runtime.runID else {
             throw ConfigurationError("the evaluator needs a run: pass --run-id or set SKINR1_RUN_ID")
         }
@@ -25,13 +23,6 @@ public enum EvaluationService {
                 counters.add("versions_evaluated")
                 counters.set("last_version", Int64(result.policy.version))
                 counters.add("items_answered", Int64(result.outcomes.count))
-            },
-            onTrainingDone: { [logger = context.logger] in
-                guard threadsAfterTraining != threads else { return }
-                // Between evaluations: no numeric code runs while the thread count changes.
-                NeuralNetThreads.setThreads(threadsAfterTraining)
-                logger.info("training done: evaluating on \(threadsAfterTraining) threads",
-                            metadata: ["threads": "\(threadsAfterTraining)"])
             })
         do {
             try await cancelWhenGracefulShutdown { try await worker.run() }

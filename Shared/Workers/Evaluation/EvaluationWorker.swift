@@ -17,15 +17,10 @@ public struct EvaluationWorker: Sendable {
     let poll: Duration
     let logger: Logger
     let onEvaluated: @Sendable (VersionEvaluation) -> Void
-    /// Called once, between two evaluations, when the run's training is done (its final
-    /// version is known): nothing of the run trains or samples any more, so the evaluator may
-    /// take the cores the training used.
-    let onTrainingDone: @Sendable () -> Void
 
     public init(run: RunRecord, client: PostgresClient, evaluator: PolicyEvaluator, batchSize: Int,
                 poll: Duration = .seconds(1), logger: Logger,
-                onEvaluated: @escaping @Sendable (VersionEvaluation) -> Void = { _ in },
-                onTrainingDone: @escaping @Sendable () -> Void = {}) {
+                onEvaluated: @escaping @Sendable (VersionEvaluation) -> Void = { _ in }) {
         self.record = run
         self.client = client
         self.store = EvaluationStore(client: client)
@@ -34,7 +29,6 @@ public struct EvaluationWorker: Sendable {
         self.poll = poll
         self.logger = logger
         self.onEvaluated = onEvaluated
-        self.onTrainingDone = onTrainingDone
     }
 
     /// The versions worth evaluating among those published: version 0 (the base), the SFT
@@ -61,14 +55,9 @@ public struct EvaluationWorker: Sendable {
             "eval.items": "\(items.count)",
             "eval.suites": "\(Dictionary(grouping: items, by: \.suite.rawValue).mapValues(\.count))"])
         var evaluated = try await store.evaluatedVersions(runID: record.id)
-        var trainingDone = false
         while true {
             try Task.checkCancellation()
             let finalVersion = try await record.milestone(.trainingDone, on: client)?["version"]
-            if finalVersion != nil, !trainingDone {
-                trainingDone = true
-                onTrainingDone()
-            }
             let versions = try await store.versions(runID: record.id)
             let todo = Self.plan(versions, evalEvery: record.config.evalEvery, finalVersion: finalVersion)
                 .filter { !evaluated.contains($0.version) }
