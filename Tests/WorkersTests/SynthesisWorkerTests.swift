@@ -1,3 +1,4 @@
+import Catalogue
 import Domain
 import Foundation
 import Messaging
@@ -164,6 +165,35 @@ struct SynthesisWorkerTests {
                     && $0.item.options.map(\.condition) == LesionCondition.canonicalOrder
                     && $0.item.option($0.item.correctLetter)?.condition == $0.item.groundTruthCondition
             })
+
+            // What the learner's tokenizer reads of RL (the reference draw of the first pass,
+            // by id) is what the plain run stored, and what the mixed run stored as its disease
+            // questions; a run offering the diagnosis stores other texts under the same ids.
+            let training = try await bench.client.withConnection { try await CatalogueReader($0).trainingCases(split: .train) }
+            let offering = try await bench.createRun(try RunConfig.profile("smoke", arm: .skinR1).overriding(["rlPromptsOfferDiagnosis=true"]))
+            _ = try await TrajectorySynthesisWorker(run: offering, client: bench.client, producer: producer,
+                                                   knowledge: CatalogueBench.knowledge, logger: CatalogueBench.logger).prepare()
+            func stored(_ run: RunRecord) async throws -> [(id: String, prompt: String)] {
+                try await bench.client.query("""
+                    SELECT id, item->>'prompt' AS prompt FROM rl_prompts
+                    WHERE run_id = \(run.id) AND epoch = 0 AND item->>'kind' = 'disease' ORDER BY id
+                    """).map { (try $0.decode("id", as: String.self), try $0.decode("prompt", as: String.self)) }
+            }
+            for run in [rlOnly, mixed, offering] {
+                var skipped = SkipTally()
+                let drawn = TrainingCorpusBuilder.prompts(
+                    questions: QuestionBuilder(taxonomy: CatalogueBench.knowledge.taxonomy, graph: CatalogueBench.knowledge.graph),
+                    runID: run.id, training: training, epochs: 1, seed: run.config.seed, skipped: &skipped)
+                    .sorted { $0.promptID < $1.promptID }
+                let rows = try await stored(run)
+                #expect(drawn.map(\.promptID) == rows.map(\.id), "run \(run.id): the first pass's ids")
+                let same = zip(drawn, rows).filter { $0.0.item.prompt == $0.1.prompt }.count
+                if run.id == offering.id {
+                    #expect(same < rows.count, "offering the diagnosis changes some prompts")
+                } else {
+                    #expect(same == rows.count, "run \(run.id): the reference draw's texts")
+                }
+            }
             try await producer.shutdown()
         }
     }

@@ -1,3 +1,4 @@
+import Catalogue
 import ContentHash
 import Domain
 import Foundation
@@ -54,18 +55,25 @@ struct BaseModelBuilder: Sendable {
     let options: LearnerOptions
     let logger: Logger
 
-    /// Texts the tokenizer learns from: SFT trajectory prompts and targets, evaluation prompts,
-    /// and the answer templates of the visual corpus. None of them depends on the arm or on
-    /// how RL's prompts are drawn (`rlConditionShare`, `rlPromptsOfferDiagnosis`), so a run
-    /// that changes those reuses the base of the run that does not; RL's disease questions
-    /// hold the stems, instructions and taxonomy names the evaluation prompts hold.
-    func tokenizerCorpus(visual: [VisualExample]) async throws -> [String] {
+    /// Texts the tokenizer learns from: SFT trajectory prompts and targets, the disease
+    /// questions of RL's first pass, evaluation prompts, and the answer templates of the visual
+    /// corpus. None of them depends on the arm or on how the run draws RL's prompts: the RL
+    /// texts are those of the reference draw (`TrainingCorpusBuilder.prompts` without condition
+    /// questions or `rlPromptsOfferDiagnosis`), in the order of their ids, so a run that changes
+    /// those reuses the base of the run that does not.
+    func tokenizerCorpus(visual: [VisualExample], knowledge: KnowledgeBase) async throws -> [String] {
         // `visual` holds the naming questions too when the run has them.
         var texts: [String] = []
         let trajectories = try await client.query("""
             SELECT prompt, target FROM trajectories WHERE run_id = \(run.id) ORDER BY id
             """)
         for row in trajectories { texts.append(try row.decode("prompt")); texts.append(try row.decode("target")) }
+        let training = try await client.withConnection { try await CatalogueReader($0).trainingCases(split: .train) }
+        var skipped = SkipTally()
+        let drawn = TrainingCorpusBuilder.prompts(
+            questions: QuestionBuilder(taxonomy: knowledge.taxonomy, graph: knowledge.graph), runID: run.id,
+            training: training, epochs: 1, seed: run.config.seed, skipped: &skipped)
+        texts += drawn.sorted { $0.promptID < $1.promptID }.map(\.item.prompt)
         let evals = try await client.query("SELECT item->>'prompt' AS prompt FROM eval_items ORDER BY id")
         for row in evals { if let p = try row.decode("prompt", as: String?.self) { texts.append(p) } }
         for example in visual { texts.append(example.prompt); texts.append(example.answer) }
@@ -141,7 +149,7 @@ struct BaseModelBuilder: Sendable {
                                          lookupShare: config.lookupWarmup > 0 ? 1 : config.lookupShare,
                                          namingFormat: config.namingFormat, drillFormat: config.drillFormat, namingDepth: config.pretrainNamingDepth,
                                          variants: VisualCorpus.baseVariants)
-        let texts = try await tokenizerCorpus(visual: corpus.firstVariants)
+        let texts = try await tokenizerCorpus(visual: corpus.firstVariants, knowledge: knowledge)
         var digestInput = texts.joined(separator: "\u{1}")
         digestInput += cases.map { "\($0.caseID):\($0.imageSHA)" }.joined(separator: ",")
         let key = Self.cacheKey(run: config, corpusDigest: SHA256.hexDigest(Array(digestInput.utf8)))

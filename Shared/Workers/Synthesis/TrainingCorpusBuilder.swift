@@ -89,6 +89,15 @@ public struct TrainingCorpusBuilder: Sendable {
     /// question has the case's diagnosis among its options (`QuestionBuilder.rlPrompt`).
     public func prompts(runID: String, training: [StoredCase], epochs: Int, seed: UInt64, conditionShare: Double = 0,
                         offeringDiagnosis: Bool = false, skipped: inout SkipTally) -> [RunPrompt] {
+        Self.prompts(questions: questions, runID: runID, training: training, epochs: epochs, seed: seed,
+                     conditionShare: conditionShare, offeringDiagnosis: offeringDiagnosis, skipped: &skipped)
+    }
+
+    /// The prompts above, drawn with `questions` alone (what the learner needs to see the
+    /// texts of RL's first pass as the reference draw makes them).
+    public static func prompts(questions: QuestionBuilder, runID: String, training: [StoredCase], epochs: Int,
+                               seed: UInt64, conditionShare: Double = 0, offeringDiagnosis: Bool = false,
+                               skipped: inout SkipTally) -> [RunPrompt] {
         let trainSplit = training.filter { $0.split == .train }.sorted { $0.id < $1.id }
         let cases = trainSplit.compactMap(EvaluationSuiteBuilder.questionCase)
         for _ in 0..<(trainSplit.count - cases.count) { skipped.add("rl prompt: case has no diagnosis node") }
