@@ -148,11 +148,17 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Bytes one fetch asks of each partition (`max.partition.fetch.bytes`; a broker still
     /// returns a first record batch that is larger). Small values interleave partitions.
     public var maxPartitionFetchBytes: Int
+    /// How long an assigned partition may stay silent, while the caller waits for messages
+    /// and the broker holds unread ones, before the member restarts its fetch (pause and
+    /// resume, from the last message handed out). Guards against a fetch that librdkafka
+    /// left stopped after flow control's many pauses and resumes.
+    public var stallTimeout: Duration
 
     public init(groupID: String, autoOffsetReset: OffsetReset = .earliest,
                 sessionTimeout: Duration = .seconds(45), heartbeatInterval: Duration = .seconds(3),
                 maxPollInterval: Duration = .seconds(300), fetchMaxWait: Duration = .milliseconds(50),
-                bufferCapacity: Int = 2_000, maxPartitionFetchBytes: Int = 1_048_576) {
+                bufferCapacity: Int = 2_000, maxPartitionFetchBytes: Int = 1_048_576,
+                stallTimeout: Duration = .seconds(10)) {
         self.groupID = groupID
         self.autoOffsetReset = autoOffsetReset
         self.sessionTimeout = sessionTimeout
@@ -161,6 +167,7 @@ public struct KafkaConsumerConfiguration: Sendable {
         self.fetchMaxWait = fetchMaxWait
         self.bufferCapacity = bufferCapacity
         self.maxPartitionFetchBytes = maxPartitionFetchBytes
+        self.stallTimeout = stallTimeout
     }
 
     /// Offsets are committed only by the owner, after its work is done.

@@ -25,9 +25,13 @@ public final class KafkaConsumer: Sendable {
         var flowPaused = false
         /// Partitions were assigned since flow control last paused the assignment.
         var assignedSinceFlowPause = false
+        /// When fetching last started again (a resume by flow control or the owner, an
+        /// assignment): silence before it is not a stall.
+        var lastStart = ContinuousClock.now
     }
 
-    private let client: RDKafkaClient
+    /// Internal (not private) so tests can break librdkafka's state behind the member's back.
+    let client: RDKafkaClient
     private let membership: LockedState<Membership>
     private let buffer: MessageBuffer
     private let pollThread: PollThread
@@ -64,7 +68,7 @@ public final class KafkaConsumer: Sendable {
         self.groupID = consumer.groupID
         self.pollThread = PollThread(name: "skinr1.kafka.consumer.poll") { thread in
             Self.pollLoop(client: client, buffer: buffer, membership: membership, events: eventSink, thread: thread,
-                          logger: groupLogger)
+                          stallTimeout: consumer.stallTimeout, logger: groupLogger)
         }
     }
 
@@ -166,6 +170,7 @@ public final class KafkaConsumer: Sendable {
         try await client.blocking {
             try membership.withLock { state in
                 state.ownerPaused.subtract(partitions)
+                state.lastStart = .now
                 if !state.flowPaused { try client.resume(partitions) }
             }
         }
@@ -184,10 +189,13 @@ public final class KafkaConsumer: Sendable {
 
     private static func pollLoop(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                                  events: AsyncStream<KafkaConsumerEvent>.Continuation,
-                                 thread: PollThread, logger: Logger) {
+                                 thread: PollThread, stallTimeout: Duration, logger: Logger) {
         var fatal: KafkaError? = nil
+        var watch = StallWatch(timeout: stallTimeout)
         while !thread.isStopping {
             let paused = applyFlowControl(client: client, level: buffer.level, membership: membership, logger: logger)
+            if !paused { watch.restartStalledFetches(client: client, buffer: buffer, membership: membership, events: events,
+                                                     logger: logger) }
             // While paused, wait for the owner to read rather than for the broker, then poll
             // without waiting: that serves rebalances, heartbeats and the poll deadline.
             if paused { buffer.waitUntilLow(timeout: 0.1) }
@@ -196,6 +204,7 @@ public final class KafkaConsumer: Sendable {
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
                 let message = KafkaConsumerMessage(copying: raw)
                 rd_kafka_message_destroy(raw)
+                watch.delivered(message.topicPartition)
                 buffer.append(message)
                 continue
             }
@@ -231,6 +240,7 @@ public final class KafkaConsumer: Sendable {
                 if state.flowPaused && level == .low {
                     try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
                     state.flowPaused = false
+                    state.lastStart = .now
                     logger.debug("buffer half empty: partitions resumed")
                 } else if state.flowPaused ? state.assignedSinceFlowPause : level == .full {
                     // Newly assigned partitions are paused too while the buffer drains.
@@ -247,6 +257,63 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Finds partitions whose fetch stopped without a pause of ours: assigned, not paused,
+    /// the caller waiting (buffer low), nothing delivered for `timeout`, and the broker
+    /// holding messages past the position. Pausing and resuming such a partition makes
+    /// librdkafka fetch it again from the last message it handed out, so nothing is skipped
+    /// or delivered twice. Poll-thread state; checks each partition at most once a `timeout`.
+    private struct StallWatch {
+        let timeout: Duration
+        private var lastHeard: [KafkaTopicPartition: ContinuousClock.Instant] = [:]
+        private var nextSweep: ContinuousClock.Instant
+
+        init(timeout: Duration) {
+            self.timeout = timeout
+            nextSweep = .now + timeout
+        }
+
+        mutating func delivered(_ partition: KafkaTopicPartition) { lastHeard[partition] = .now }
+
+        mutating func restartStalledFetches(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
+                                            events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
+            let now = ContinuousClock.now
+            guard now >= nextSweep else { return }
+            nextSweep = now + timeout
+            let (watched, lastStart) = membership.withLock {
+                ($0.flowPaused ? [] : $0.assignment.subtracting($0.ownerPaused), $0.lastStart)
+            }
+            lastHeard = lastHeard.filter { watched.contains($0.key) }
+            guard buffer.level == .low else { return }
+            var silent: [KafkaTopicPartition] = []
+            for partition in watched where now - max(lastHeard[partition] ?? lastStart, lastStart) >= timeout {
+                silent.append(partition)
+            }
+            guard !silent.isEmpty, let positions = try? client.positions(silent) else { return }
+            for position in positions where position.offset >= 0 {
+                let partition = position.topicPartition
+                guard let high = try? client.highWatermark(partition, timeoutMs: 1_000), high > position.offset else { continue }
+                let restarted = membership.withLock { state -> Bool in
+                    guard !state.flowPaused, state.assignment.contains(partition), !state.ownerPaused.contains(partition)
+                    else { return false }
+                    do {
+                        try client.pause([partition])
+                        try client.resume([partition])
+                        return true
+                    } catch {
+                        logger.warning("could not restart a stalled fetch", metadata: [LogKey.error: "\(error)"])
+                        return false
+                    }
+                }
+                guard restarted else { continue }
+                lastHeard[partition] = now
+                logger.warning("partition delivered nothing while the broker held more: fetch restarted",
+                               metadata: [LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
+                                          LogKey.offset: "\(position.offset)", LogKey.count: "\(high - position.offset)"])
+                events.yield(.fetchRestarted(partition, behind: high - position.offset))
+            }
+        }
+    }
+
     /// librdkafka's rebalance callback, on the poll thread: take or give up partitions,
     /// applying start positions recorded by `seek`.
     private static func rebalance(handle: OpaquePointer, code: rd_kafka_resp_err_t, list: RDKafkaTopicPartitionList,
@@ -260,6 +327,7 @@ public final class KafkaConsumer: Sendable {
             let starts = membership.withLock { state -> [KafkaTopicPartition: Int64] in
                 state.assignment.formUnion(partitions)
                 state.assignedSinceFlowPause = true
+                state.lastStart = .now
                 var starts: [KafkaTopicPartition: Int64] = [:]
                 for partition in partitions {
                     if let offset = state.pendingStarts.removeValue(forKey: partition) { starts[partition] = offset }

@@ -79,4 +79,7 @@ public enum KafkaConsumerEvent: Sendable, Equatable {
     case revoked([KafkaTopicPartition])
     /// A non-fatal problem librdkafka reported while polling (e.g. an unknown topic).
     case error(String)
+    /// The member restarted the fetch of a partition that had stopped delivering while the
+    /// broker held `behind` messages past its position (see `stallTimeout`).
+    case fetchRestarted(KafkaTopicPartition, behind: Int64)
 }

@@ -255,6 +255,24 @@ final class RDKafkaClient: @unchecked Sendable {
         if let error = list.firstError("could not resume") { throw error }
     }
 
+    /// The next offset librdkafka will hand the application for each partition (one past
+    /// the last message polled; `RDKafkaOffset.invalid` before the first). No network call.
+    func positions(_ partitions: [KafkaTopicPartition]) throws -> [KafkaTopicPartitionOffset] {
+        let list = RDKafkaTopicPartitionList(partitions)
+        let code = rd_kafka_position(handle, list.pointer)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.rdkafka(code, "could not read positions") }
+        return list.entries.map(\.offset)
+    }
+
+    /// The broker's high watermark (one past its last message) of a partition; a request
+    /// to the partition leader that waits up to `timeoutMs`.
+    func highWatermark(_ partition: KafkaTopicPartition, timeoutMs: Int32) throws -> Int64 {
+        var low: Int64 = 0, high: Int64 = 0
+        let code = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.rdkafka(code, "could not query the watermarks of \(partition)") }
+        return high
+    }
+
     /// Leaves the consumer group (serving the final revoke) and stops fetching.
     func consumerClose() throws {
         let code = rd_kafka_consumer_close(handle)
