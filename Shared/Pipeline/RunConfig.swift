@@ -150,7 +150,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// evaluation's do; nil in older runs: no. Without it an RL prompt offers 1-3 nodes of the
     /// path, drawn as the paper's reference implementation draws them, so that about a quarter
     /// of the quick profile's prompts pay the full reward for a coarser option (a family), the
-    /// answer evaluation counts wrong when the diagnosis is offered beside it.
+    /// answer evaluation counts wrong when the diagnosis is offered beside it. One quick run
+    /// with it: disease accuracy 0.244 at step 200 against 0.233 without (README, "What RL
+    /// changes"): the share of rollouts choosing the diagnosis did not rise either.
     public var rlPromptsOfferDiagnosis: Bool?
     /// LoRA dropout of the GRPO adapter; nil: `loraDropout`, as SFT uses. With 0 the
     /// learner's gradient pass gives pi_prox itself, so it skips the proximal forward pass.
