@@ -20,12 +20,17 @@ struct FlowControlTests {
         let topic = uniqueTopic(purpose)
         try broker.createTopic(topic, partitions: partitions)
         let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        try await produce(0..<messages, to: topic, partitions: partitions, connection: connection)
+        return (broker, topic, connection)
+    }
+
+    /// Messages numbered `numbers`, message n to partition n % `partitions`.
+    private func produce(_ numbers: Range<Int>, to topic: String, partitions: Int, connection: KafkaConfiguration) async throws {
         let producer = try KafkaProducer(configuration: connection, logger: testLogger)
-        _ = try await producer.sendAll((0..<messages).map {
+        _ = try await producer.sendAll(numbers.map {
             KafkaProducerMessage(topic: topic, partition: Int32($0 % partitions), key: "k\($0)", value: [UInt8($0 % 256)])
         })
         try await producer.shutdown()
-        return (broker, topic, connection)
     }
 
     @Test func fullBufferOutlastsThePollIntervalAndLosesNothing() async throws {
@@ -70,11 +75,7 @@ struct FlowControlTests {
         let stalled = KafkaTopicPartition(topic: topic, partition: 1)
         try consumer.client.pause([stalled])
 
-        let producer = try KafkaProducer(configuration: connection, logger: testLogger)
-        _ = try await producer.sendAll((100..<200).map {
-            KafkaProducerMessage(topic: topic, partition: Int32($0 % 2), key: "k\($0)", value: [UInt8($0 % 256)])
-        })
-        try await producer.shutdown()
+        try await produce(100..<200, to: topic, partitions: 2, connection: connection)
         read += try await collect(consumer, count: 200 - read.count)
         let seen = events.snapshot
         await consumer.close()
