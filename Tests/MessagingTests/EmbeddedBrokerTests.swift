@@ -21,6 +21,29 @@ struct EmbeddedBrokerTests {
         #expect(reports.allSatisfy { $0.topic == topic && $0.partition == 0 })
     }
 
+    /// A partition holds a batch in the order it was given (the synthesizer's seeded prompt
+    /// order depends on it), also when the in-flight bound makes sendAll wait part way.
+    @Test(arguments: [10_000, 7])
+    func sendAllKeepsInputOrderWithinAPartition(maxInFlight: Int) async throws {
+        let broker = try EmbeddedBroker(brokers: 1)
+        defer { broker.shutdown() }
+        let topic = uniqueTopic("order")
+        try broker.createTopic(topic, partitions: 1)
+        let connection = KafkaConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: connection, logger: testLogger)
+        let reports = try await producer.sendAll((0..<300).map {
+            KafkaProducerMessage(topic: topic, key: "k\($0)", value: Array("v\($0)".utf8))
+        }, maxInFlight: maxInFlight)
+        try await producer.shutdown()
+        #expect(reports.map(\.offset) == (0..<300).map(Int64.init))
+
+        let consumer = try KafkaConsumer(configuration: connection, consumer: testConsumerConfiguration(group: "group-\(topic)"),
+                                         topics: [topic], logger: testLogger)
+        let read = try await collect(consumer, count: 300)
+        await consumer.close()
+        #expect(read.map(\.keyString) == (0..<300).map { "k\($0)" })
+    }
+
     @Test func mockClusterFacts() async throws {
         let broker = try EmbeddedBroker(brokers: 3, defaultPartitions: 6)
         defer { broker.shutdown() }
