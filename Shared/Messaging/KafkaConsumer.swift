@@ -28,6 +28,8 @@ public final class KafkaConsumer: Sendable {
         /// When fetching last started again (a resume by flow control or the owner, an
         /// assignment): silence before it is not a stall.
         var lastStart = ContinuousClock.now
+        /// Counts assignment changes: positions the poll thread recorded before one are stale.
+        var assignmentEpoch = 0
     }
 
     /// Internal (not private) so tests can break librdkafka's state behind the member's back.
@@ -204,7 +206,7 @@ public final class KafkaConsumer: Sendable {
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
                 let message = KafkaConsumerMessage(copying: raw)
                 rd_kafka_message_destroy(raw)
-                watch.delivered(message.topicPartition)
+                watch.delivered(message, epoch: membership.withLock { $0.assignmentEpoch })
                 buffer.append(message)
                 continue
             }
@@ -259,12 +261,17 @@ public final class KafkaConsumer: Sendable {
 
     /// Finds partitions whose fetch stopped without a pause of ours: assigned, not paused,
     /// the caller waiting (buffer low), nothing delivered for `timeout`, and the broker
-    /// holding messages past the position. Pausing and resuming such a partition makes
-    /// librdkafka fetch it again from the last message it handed out, so nothing is skipped
-    /// or delivered twice. Poll-thread state; checks each partition at most once a `timeout`.
+    /// holding messages past the next offset this member should read. That offset is the
+    /// member's own record (one past the last message it buffered since the assignment last
+    /// changed), else librdkafka's position: the restart must not depend on the state that
+    /// may have gone wrong. The partition is resumed (clearing a pause librdkafka may still
+    /// hold) and sought to that offset, so nothing is skipped or delivered twice.
+    /// Poll-thread state; checks each partition at most once a `timeout`.
     private struct StallWatch {
         let timeout: Duration
         private var lastHeard: [KafkaTopicPartition: ContinuousClock.Instant] = [:]
+        private var nextOffset: [KafkaTopicPartition: Int64] = [:]
+        private var epoch = 0
         private var nextSweep: ContinuousClock.Instant
 
         init(timeout: Duration) {
@@ -272,32 +279,62 @@ public final class KafkaConsumer: Sendable {
             nextSweep = .now + timeout
         }
 
-        mutating func delivered(_ partition: KafkaTopicPartition) { lastHeard[partition] = .now }
+        /// Records a message polled while the assignment was at `epoch`.
+        mutating func delivered(_ message: KafkaConsumerMessage, epoch: Int) {
+            forgetPositions(unless: epoch)
+            lastHeard[message.topicPartition] = .now
+            nextOffset[message.topicPartition] = message.offset + 1
+        }
+
+        /// Positions recorded under an earlier assignment may be stale: another member may
+        /// have read further.
+        private mutating func forgetPositions(unless epoch: Int) {
+            guard epoch != self.epoch else { return }
+            nextOffset = [:]
+            self.epoch = epoch
+        }
 
         mutating func restartStalledFetches(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                                             events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
             let now = ContinuousClock.now
             guard now >= nextSweep else { return }
             nextSweep = now + timeout
-            let (watched, lastStart) = membership.withLock {
-                ($0.flowPaused ? [] : $0.assignment.subtracting($0.ownerPaused), $0.lastStart)
+            let (watched, lastStart, epoch) = membership.withLock {
+                ($0.flowPaused ? [] : $0.assignment.subtracting($0.ownerPaused), $0.lastStart, $0.assignmentEpoch)
             }
+            forgetPositions(unless: epoch)
             lastHeard = lastHeard.filter { watched.contains($0.key) }
             guard buffer.level == .low else { return }
-            var silent: [KafkaTopicPartition] = []
-            for partition in watched where now - max(lastHeard[partition] ?? lastStart, lastStart) >= timeout {
-                silent.append(partition)
+            let silent = watched.filter { now - max(lastHeard[$0] ?? lastStart, lastStart) >= timeout }
+            guard !silent.isEmpty else { return }
+            // Where each should go on: the member's record, else librdkafka's position, else
+            // the group's committed offset (nothing read since the assignment changed).
+            var starts = nextOffset.filter { silent.contains($0.key) }
+            if starts.count < silent.count, let positions = try? client.positions(silent.filter { starts[$0] == nil }) {
+                for position in positions where position.offset >= 0 { starts[position.topicPartition] = position.offset }
             }
-            guard !silent.isEmpty, let positions = try? client.positions(silent) else { return }
-            for position in positions where position.offset >= 0 {
-                let partition = position.topicPartition
-                guard let high = try? client.highWatermark(partition, timeoutMs: 1_000), high > position.offset else { continue }
+            if starts.count < silent.count,
+               let committed = try? client.committed(silent.filter { starts[$0] == nil }, timeoutMs: 2_000) {
+                for offset in committed where offset.offset >= 0 { starts[offset.topicPartition] = offset.offset }
+            }
+            for (partition, start) in starts {
+                let high: Int64
+                do {
+                    high = try client.highWatermark(partition, timeoutMs: 2_000)
+                } catch {
+                    logger.warning("could not check whether a silent partition has more to read",
+                                   metadata: [LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
+                                              LogKey.error: "\(error)"])
+                    continue
+                }
+                guard high > start else { continue }
                 let restarted = membership.withLock { state -> Bool in
-                    guard !state.flowPaused, state.assignment.contains(partition), !state.ownerPaused.contains(partition)
-                    else { return false }
+                    guard !state.flowPaused, state.assignment.contains(partition), !state.ownerPaused.contains(partition),
+                          state.assignmentEpoch == epoch else { return false }
                     do {
-                        try client.pause([partition])
                         try client.resume([partition])
+                        try client.seek([KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition,
+                                                                   offset: start)], timeoutMs: 5_000)
                         return true
                     } catch {
                         logger.warning("could not restart a stalled fetch", metadata: [LogKey.error: "\(error)"])
@@ -308,8 +345,8 @@ public final class KafkaConsumer: Sendable {
                 lastHeard[partition] = now
                 logger.warning("partition delivered nothing while the broker held more: fetch restarted",
                                metadata: [LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
-                                          LogKey.offset: "\(position.offset)", LogKey.count: "\(high - position.offset)"])
-                events.yield(.fetchRestarted(partition, behind: high - position.offset))
+                                          LogKey.offset: "\(start)", LogKey.count: "\(high - start)"])
+                events.yield(.fetchRestarted(partition, behind: high - start))
             }
         }
     }
@@ -328,6 +365,7 @@ public final class KafkaConsumer: Sendable {
                 state.assignment.formUnion(partitions)
                 state.assignedSinceFlowPause = true
                 state.lastStart = .now
+                state.assignmentEpoch += 1
                 var starts: [KafkaTopicPartition: Int64] = [:]
                 for partition in partitions {
                     if let offset = state.pendingStarts.removeValue(forKey: partition) { starts[partition] = offset }
@@ -355,6 +393,7 @@ public final class KafkaConsumer: Sendable {
             let revoked = Set(partitions)
             let unpause = membership.withLock { state -> Set<KafkaTopicPartition> in
                 state.assignment.subtract(revoked)
+                state.assignmentEpoch += 1
                 return state.flowPaused ? revoked.subtracting(state.ownerPaused) : []
             }
             // librdkafka keeps a partition's pause across rebalances: one flow control paused
@@ -380,7 +419,10 @@ public final class KafkaConsumer: Sendable {
             events.yield(.revoked(partitions))
         default:
             let text = String(cString: rd_kafka_err2str(code))
-            membership.withLock { $0.assignment.removeAll() }
+            membership.withLock {
+                $0.assignment.removeAll()
+                $0.assignmentEpoch += 1
+            }
             buffer.drop { _ in true }
             rd_kafka_assign(handle, nil)
             logger.error("rebalance failed; assignment cleared", metadata: [LogKey.error: "\(text)"])

@@ -62,10 +62,20 @@ struct FlowControlTests {
                 "events: \(seen)")
     }
 
-    /// A partition librdkafka stops fetching although the member did not pause it (what a
-    /// resume lost inside librdkafka looks like, here made by pausing it behind the member's
-    /// back) is restarted after `stallTimeout`, from the last message delivered.
-    @Test func aPartitionWhoseFetchStoppedIsRestartedWithoutGapsOrRepeats() async throws {
+    /// How a test breaks librdkafka's fetch of one partition behind the member's back.
+    enum FetchBreak: String, CaseIterable, Sendable {
+        /// Paused: what a resume lost inside librdkafka looks like.
+        case paused
+        /// Fetching from past the messages not yet read, its position forgotten: what a
+        /// fetcher that skipped ahead looks like (librdkafka's own position no longer says
+        /// where the member stopped reading).
+        case skippedAhead
+    }
+
+    /// A partition librdkafka stops fetching although the member did not pause it is
+    /// restarted after `stallTimeout`, from the last message delivered.
+    @Test(arguments: FetchBreak.allCases)
+    func aPartitionWhoseFetchStoppedIsRestartedWithoutGapsOrRepeats(_ fetchBreak: FetchBreak) async throws {
         let (broker, topic, connection) = try await loadedTopic("stall", partitions: 2, messages: 100)
         defer { broker.shutdown() }
         let consumer = try KafkaConsumer(configuration: connection, consumer: configuration(group: "group-\(topic)", capacity: 1_000),
@@ -76,6 +86,10 @@ struct FlowControlTests {
         try consumer.client.pause([stalled])
 
         try await produce(100..<200, to: topic, partitions: 2, connection: connection)
+        if fetchBreak == .skippedAhead {
+            try consumer.client.seek([KafkaTopicPartitionOffset(topic: topic, partition: 1, offset: 100)], timeoutMs: 5_000)
+            try consumer.client.resume([stalled])
+        }
         read += try await collect(consumer, count: 200 - read.count)
         let seen = events.snapshot
         await consumer.close()
