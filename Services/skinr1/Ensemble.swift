@@ -87,13 +87,13 @@ actor Ensemble {
     static let evaluatorNiceness = 19
 
     /// Starts every service of `runID` as a supervised child process.
-    func startServices(runID: String, rolloutWorkers: Int, scorers: Int) throws -> Set<String> {
+    func startServices(runID: String, rolloutWorkers: Int, scorers: Int, evaluators: Int) throws -> Set<String> {
         let supervisor = ChildSupervisor(logger: logger)
         self.supervisor = supervisor
         var plan: [(String, String)] = [("trajectory-synthesizer", "trajectory-synthesizer-1"), ("learner", "learner-1")]
         plan += (1...rolloutWorkers).map { ("rollout-generator", "rollout-generator-\($0)") }
         plan += (1...scorers).map { ("reward-scorer", "reward-scorer-\($0)") }
-        plan.append(("evaluator", "evaluator-1"))
+        plan += (1...evaluators).map { ("evaluator", "evaluator-\($0)") }
         let environment = ProcessInfo.processInfo.environment
         for (service, instance) in plan {
             var child = environment

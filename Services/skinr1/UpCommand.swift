@@ -76,6 +76,9 @@ struct RunOptions: ParsableArguments, Sendable {
     @Option(help: "Reward scorer processes.")
     var scorers: Int = 1
 
+    @Option(help: "Evaluator processes; they share the run's versions (each claims one before decoding it).")
+    var evaluators: Int = 1
+
     @Option(help: "Seed of the data and of every sampler.")
     var seed: UInt64 = 20251125
 
@@ -102,7 +105,9 @@ struct RunOptions: ParsableArguments, Sendable {
         guard RunConfig.profiles.contains(profile) else {
             throw ValidationError("--profile must be one of \(RunConfig.profiles.joined(separator: ", ")), not '\(profile)'")
         }
-        guard rolloutWorkers >= 1, scorers >= 1 else { throw ValidationError("--rollout-workers and --scorers must be at least 1") }
+        guard rolloutWorkers >= 1, scorers >= 1, evaluators >= 1 else {
+            throw ValidationError("--rollout-workers, --scorers and --evaluators must be at least 1")
+        }
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
         _ = try config(arm: .skinR1)
     }
@@ -137,7 +142,8 @@ struct RunDriver: Sendable {
         let record = try await RunRecord.create(id: runID, config: config, on: ensemble.client)
         Ensemble.say("run \(runID): arm \(config.arm.rawValue), profile \(config.profile)")
         let started = ContinuousClock.now
-        let expected = try await ensemble.startServices(runID: runID, rolloutWorkers: options.rolloutWorkers, scorers: options.scorers)
+        let expected = try await ensemble.startServices(runID: runID, rolloutWorkers: options.rolloutWorkers, scorers: options.scorers,
+                                                       evaluators: options.evaluators)
         let kind = try await withThrowingTaskGroup(of: Outcome.Kind.self) { group in
             group.addTask {
                 guard try await ensemble.waitUntilHealthy(expected, timeout: .seconds(120)) else {

@@ -21,6 +21,21 @@ public struct StoreHeartbeatSink: HeartbeatSink {
     }
 }
 
+extension StoreHeartbeatSink {
+    /// SQL that holds while the instance named by the column `instanceColumn` (a trusted
+    /// identifier such as `l.instance_id`) has heartbeaten as starting or running within
+    /// `window`: how work a process holds (admission leases, evaluation claims) is judged
+    /// abandoned or not.
+    public static func heartbeatIsFresh(instanceColumn: String, within window: Duration) -> SQLQuery {
+        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        return """
+            EXISTS (SELECT 1 FROM service_heartbeats h
+                    WHERE h.instance_id = \(unsafeSQL: instanceColumn) AND h.status IN ('starting', 'running')
+                      AND h.last_seen > now() - make_interval(secs => \(seconds)))
+            """
+    }
+}
+
 /// One row of the service health view.
 public struct ServiceHealth: Sendable {
     public var service: String

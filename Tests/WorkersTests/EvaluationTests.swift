@@ -175,46 +175,56 @@ struct EvaluationMetricTests {
 
 @Suite("Evaluator end to end with the micro policy", .timeLimit(.minutes(6)))
 struct EvaluationWorkerTests {
+    /// A run whose suites are built and whose training is done: a micro policy as the base
+    /// (version 0), RL step 0 and step 1 (not evaluated), step 2 (evaluated: 2 % evalEvery
+    /// == 0) and step 3, the final version 4.
+    private func finishedRun(_ bench: CatalogueBench) async throws -> (run: RunRecord, config: RunConfig) {
+        var config = try RunConfig.profile("smoke", arm: .rlOnly)
+        config.evalItemsPerSuite = 2
+        config.maxNewTokens = 6
+        config.evalEvery = 2
+        config.promptEpochs = 1
+        let run = try await bench.createRun(config)
+        let producer = try bench.producer()
+        _ = try await TrajectorySynthesisWorker(run: run, client: bench.client, producer: producer,
+                                                knowledge: CatalogueBench.knowledge, logger: CatalogueBench.logger).prepare()
+        try await producer.shutdown()
+
+        let corpus = try await bench.client.query("SELECT item->>'prompt' AS p FROM eval_items LIMIT 20")
+            .map { try $0.decode("p", as: String.self) }
+            + ["<thinking> dark </thinking> <final diagnosis> B, malignant </final diagnosis>"]
+        let tokenizer = try BPETokenizer.train(corpus: corpus, vocabSize: 300)
+        let base = try PolicyModel(config: .micro(vocabSize: tokenizer.vocabSize), seed: 3)
+        let artifacts = PolicyArtifacts(blobs: BlobStore(client: bench.client))
+        let baseSHA = try await artifacts.storeBase(base, tokenizer: tokenizer)
+        let adapter = try LoRAAdapter(modelConfig: base.config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 4)
+        for i in 0..<adapter.parameterCount { adapter.params[i] += Float((i * 7919) % 13) / 26 - 0.25 }
+        let adapterSHA = try await artifacts.storeAdapter(adapter)
+        for (version, stage, step) in [(0, "base", 0), (1, "rl", 0), (2, "rl", 1), (3, "rl", 2), (4, "rl", 3)] {
+            try await bench.client.execute("""
+                INSERT INTO policy_versions (run_id, version, step, stage, base_sha256, adapter_sha256,
+                                             learner_incarnation, admission_capacity)
+                VALUES (\(run.id), \(version), \(step), \(stage), \(baseSHA), \(version == 0 ? nil : adapterSHA), 'inc', 4)
+                """)
+        }
+        try await run.mark(.trainingDone, detail: ["version": 4], on: bench.client)
+        return (run, config)
+    }
+
+    private func worker(_ run: RunRecord, _ bench: CatalogueBench, instance: String,
+                        onEvaluated: @escaping @Sendable (VersionEvaluation) -> Void = { _ in }) -> EvaluationWorker {
+        EvaluationWorker(run: run, client: bench.client, evaluator: PolicyEvaluator(client: bench.client, logger: CatalogueBench.logger),
+                         batchSize: 16, poll: .milliseconds(100), instanceID: instance, logger: CatalogueBench.logger,
+                         onEvaluated: onEvaluated)
+    }
+
     @Test func evaluatesBaseAndFinalWritesResultsAndMarksDone() async throws {
         try await CatalogueBench.with { bench in
-            var config = try RunConfig.profile("smoke", arm: .rlOnly)
-            config.evalItemsPerSuite = 2
-            config.maxNewTokens = 6
-            config.evalEvery = 2
-            config.promptEpochs = 1
-            let run = try await bench.createRun(config)
-            let producer = try bench.producer()
-            _ = try await TrajectorySynthesisWorker(run: run, client: bench.client, producer: producer,
-                                                    knowledge: CatalogueBench.knowledge, logger: CatalogueBench.logger).prepare()
-            try await producer.shutdown()
-
-            // A micro policy: base (version 0), RL step 0 and step 1 (not evaluated), step 2
-            // (evaluated: 2 % evalEvery == 0) and step 3, the final version.
-            let corpus = try await bench.client.query("SELECT item->>'prompt' AS p FROM eval_items LIMIT 20")
-                .map { try $0.decode("p", as: String.self) }
-                + ["<thinking> dark </thinking> <final diagnosis> B, malignant </final diagnosis>"]
-            let tokenizer = try BPETokenizer.train(corpus: corpus, vocabSize: 300)
-            let base = try PolicyModel(config: .micro(vocabSize: tokenizer.vocabSize), seed: 3)
-            let artifacts = PolicyArtifacts(blobs: BlobStore(client: bench.client))
-            let baseSHA = try await artifacts.storeBase(base, tokenizer: tokenizer)
-            let adapter = try LoRAAdapter(modelConfig: base.config, config: LoRAConfig(rank: 2, alpha: 4, dropout: 0), seed: 4)
-            for i in 0..<adapter.parameterCount { adapter.params[i] += Float((i * 7919) % 13) / 26 - 0.25 }
-            let adapterSHA = try await artifacts.storeAdapter(adapter)
-            for (version, stage, step) in [(0, "base", 0), (1, "rl", 0), (2, "rl", 1), (3, "rl", 2), (4, "rl", 3)] {
-                try await bench.client.execute("""
-                    INSERT INTO policy_versions (run_id, version, step, stage, base_sha256, adapter_sha256,
-                                                 learner_incarnation, admission_capacity)
-                    VALUES (\(run.id), \(version), \(step), \(stage), \(baseSHA), \(version == 0 ? nil : adapterSHA), 'inc', 4)
-                    """)
-            }
-            try await run.mark(.trainingDone, detail: ["version": 4], on: bench.client)
-
+            let (run, config) = try await finishedRun(bench)
             let evaluated = Mutex<[Int]>([])
-            let worker = EvaluationWorker(run: run, client: bench.client,
-                                          evaluator: PolicyEvaluator(client: bench.client, logger: CatalogueBench.logger),
-                                          batchSize: 16, poll: .milliseconds(100), logger: CatalogueBench.logger,
-                                          onEvaluated: { result in evaluated.withLock { $0.append(result.policy.version) } })
-            try await worker.run()
+            try await worker(run, bench, instance: "e1", onEvaluated: { result in
+                evaluated.withLock { $0.append(result.policy.version) }
+            }).run()
             #expect(evaluated.withLock { $0 } == [0, 3, 4])
             #expect(try await run.milestone(.evaluationDone, on: bench.client)?["version"] == 4)
 
@@ -243,15 +253,70 @@ struct EvaluationWorkerTests {
             // A restarted evaluator finds the work done and evaluates nothing again.
             let before: String = try await bench.client.query(
                 "SELECT max(created_at)::text AS t FROM eval_results WHERE run_id = \(run.id)").first!.decode("t")
-            try await EvaluationWorker(run: run, client: bench.client,
-                                       evaluator: PolicyEvaluator(client: bench.client, logger: CatalogueBench.logger),
-                                       batchSize: 16, poll: .milliseconds(100), logger: CatalogueBench.logger).run()
+            try await worker(run, bench, instance: "e2").run()
             let after: String = try await bench.client.query(
                 "SELECT max(created_at)::text AS t FROM eval_results WHERE run_id = \(run.id)").first!.decode("t")
             #expect(before == after)
 
             let table = try await EvaluationTable.render(runIDs: [run.id], on: bench.client)
             #expect(table.contains("Base") && table.contains("RL-only step 2") && table.contains("RL-only step 3"))
+        }
+    }
+
+    /// Two evaluators of one run share its versions: each planned version is evaluated once,
+    /// by one of them, and both end when the last is done.
+    @Test func twoEvaluatorsShareTheVersionsAndEvaluateEachOnce() async throws {
+        try await CatalogueBench.with { bench in
+            let (run, _) = try await finishedRun(bench)
+            let evaluated = Mutex<[(String, Int)]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for instance in ["e1", "e2"] {
+                    let worker = worker(run, bench, instance: instance, onEvaluated: { result in
+                        evaluated.withLock { $0.append((instance, result.policy.version)) }
+                    })
+                    group.addTask { try await worker.run() }
+                }
+                try await group.waitForAll()
+            }
+            let done = evaluated.withLock { $0 }
+            #expect(done.map(\.1).sorted() == [0, 3, 4], "evaluated: \(done)")
+            #expect(try await run.milestone(.evaluationDone, on: bench.client)?["version"] == 4)
+            let claims = try await bench.client.query("SELECT version, instance_id FROM eval_claims WHERE run_id = \(run.id) ORDER BY version")
+                .map { (try $0.decode("instance_id", as: String.self), try $0.decode("version", as: Int.self)) }
+            #expect(claims.map(\.1) == [0, 3, 4])
+            for (instance, version) in done {
+                #expect(claims.contains { $0 == (instance, version) }, "version \(version) was evaluated by its claimant")
+            }
+        }
+    }
+
+    /// A claim stays with its instance while that instance heartbeats, goes back to the same
+    /// instance at once (a restart), and passes to another once the claimant is silent.
+    @Test func aClaimIsTakenOverOnlyFromASilentInstance() async throws {
+        try await CatalogueBench.with { bench in
+            let (run, _) = try await finishedRun(bench)
+            let store = EvaluationStore(client: bench.client)
+            func beat(_ instance: String, secondsAgo: Int) async throws {
+                try await bench.client.execute("""
+                    INSERT INTO service_heartbeats (service, instance_id, host, pid, version, started_at, last_seen, status, counters)
+                    VALUES ('evaluator', \(instance), 'h', 1, 'v', now(), now() - make_interval(secs => \(Double(secondsAgo))),
+                            'running', '{}')
+                    ON CONFLICT (service, instance_id) DO UPDATE SET last_seen = EXCLUDED.last_seen
+                    """)
+            }
+            func claim(_ instance: String, staleAfter: Duration = .seconds(15)) async throws -> Bool {
+                try await store.claim(runID: run.id, version: 3, instanceID: instance, staleAfter: staleAfter)
+            }
+            try await beat("e1", secondsAgo: 0)
+            #expect(try await claim("e1"))
+            #expect(try await !claim("e2"))
+            #expect(try await claim("e1"), "the claimant takes its own claim back")
+            // Silent for 30 s, but claimed just now: not yet taken over.
+            try await beat("e1", secondsAgo: 30)
+            #expect(try await !claim("e2"))
+            try await bench.client.execute("UPDATE eval_claims SET claimed_at = now() - interval '1 minute' WHERE run_id = \(run.id)")
+            #expect(try await claim("e2"))
+            #expect(try await !claim("e1", staleAfter: .seconds(3600)), "e2 holds it now")
         }
     }
 }

@@ -33,5 +33,6 @@ public enum Migrations {
         migration0007,
         migration0008,
         migration0009,
+        migration0010,
     ]
 }

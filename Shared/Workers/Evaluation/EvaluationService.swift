@@ -18,7 +18,7 @@ public enum EvaluationService {
         let counters = context.counters
         let worker = EvaluationWorker(
             run: run, client: client, evaluator: PolicyEvaluator(client: client, logger: context.logger),
-            batchSize: batchSize, poll: poll, logger: context.logger,
+            batchSize: batchSize, poll: poll, instanceID: context.runtime.instanceID, logger: context.logger,
             onEvaluated: { result in
                 counters.add("versions_evaluated")
                 counters.set("last_version", Int64(result.policy.version))

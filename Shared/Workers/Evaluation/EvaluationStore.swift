@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Pipeline
+import ServiceRuntime
 import Store
 
 /// Reads the items a run evaluates and writes what the evaluation found.
@@ -73,6 +74,23 @@ public struct EvaluationStore: Sendable {
               AND metric = 'format_failure_rate'
             """)
         return Set(try rows.map { try $0.decode("version", as: Int.self) })
+    }
+
+    /// Claims `version` of the run for `instanceID`: true when this instance holds it now,
+    /// because nobody had claimed it, it held it already (a restart under the same instance
+    /// id), or its claimant has not heartbeaten for `staleAfter` and claimed it at least
+    /// that long ago. A claim is never given up: once the version's results are written
+    /// nobody looks for it again.
+    public func claim(runID: String, version: Int, instanceID: String, staleAfter: Duration) async throws -> Bool {
+        let seconds = Double(staleAfter.components.seconds) + Double(staleAfter.components.attoseconds) / 1e18
+        return try await !client.query("""
+            INSERT INTO eval_claims AS c (run_id, version, instance_id) VALUES (\(runID), \(version), \(instanceID))
+            ON CONFLICT (run_id, version) DO UPDATE SET instance_id = EXCLUDED.instance_id, claimed_at = now()
+            WHERE c.instance_id = EXCLUDED.instance_id
+               OR (c.claimed_at < now() - make_interval(secs => \(seconds))
+                   AND NOT \(sql: StoreHeartbeatSink.heartbeatIsFresh(instanceColumn: "c.instance_id", within: staleAfter)))
+            RETURNING version
+            """).isEmpty
     }
 
     /// Upserts every value of one version in one transaction.

@@ -7,7 +7,9 @@ import Store
 /// which the learner writes before it publishes to the topic) and evaluates the base, the
 /// SFT result, RL versions at every `evalEvery` steps and the final version; then marks
 /// `evaluation_done`. A version with complete results is never evaluated again, so a
-/// restarted evaluator resumes where it stopped.
+/// restarted evaluator resumes where it stopped. Any number of evaluators can share a run:
+/// each claims a version before decoding it (`eval_claims`) and passes by versions others
+/// hold while they heartbeat, taking over those of an instance silent for `claimStaleAfter`.
 public struct EvaluationWorker: Sendable {
     let record: RunRecord
     let store: EvaluationStore
@@ -15,18 +17,22 @@ public struct EvaluationWorker: Sendable {
     let client: PostgresClient
     let batchSize: Int
     let poll: Duration
+    let instanceID: String
+    let claimStaleAfter: Duration
     let logger: Logger
     let onEvaluated: @Sendable (VersionEvaluation) -> Void
 
     public init(run: RunRecord, client: PostgresClient, evaluator: PolicyEvaluator, batchSize: Int,
-                poll: Duration = .seconds(1), logger: Logger,
-                onEvaluated: @escaping @Sendable (VersionEvaluation) -> Void = { _ in }) {
+                poll: Duration = .seconds(1), instanceID: String, claimStaleAfter: Duration = .seconds(15),
+                logger: Logger, onEvaluated: @escaping @Sendable (VersionEvaluation) -> Void = { _ in }) {
         self.record = run
         self.client = client
         self.store = EvaluationStore(client: client)
         self.evaluator = evaluator
         self.batchSize = batchSize
         self.poll = poll
+        self.instanceID = instanceID
+        self.claimStaleAfter = claimStaleAfter
         self.logger = logger
         self.onEvaluated = onEvaluated
     }
@@ -54,29 +60,40 @@ public struct EvaluationWorker: Sendable {
         logger.info("evaluation suites loaded", metadata: [
             "eval.items": "\(items.count)",
             "eval.suites": "\(Dictionary(grouping: items, by: \.suite.rawValue).mapValues(\.count))"])
-        var evaluated = try await store.evaluatedVersions(runID: record.id)
         while true {
             try Task.checkCancellation()
             let finalVersion = try await record.milestone(.trainingDone, on: client)?["version"]
             let versions = try await store.versions(runID: record.id)
+            // Read each time: other evaluators of the run write results too.
+            let evaluated = try await store.evaluatedVersions(runID: record.id)
             let todo = Self.plan(versions, evalEvery: record.config.evalEvery, finalVersion: finalVersion)
                 .filter { !evaluated.contains($0.version) }
-            if let next = todo.first {
+            if let next = try await firstClaimed(todo) {
                 let result = try await evaluator.evaluate(next, items: items, maxNewTokens: record.config.maxNewTokens,
                                                           batchSize: batchSize)
                 try await store.write(runID: record.id, policy: next, values: result.values)
-                evaluated.insert(next.version)
                 log(result)
                 onEvaluated(result)
                 continue
             }
-            if let finalVersion, evaluated.contains(finalVersion) {
+            if let finalVersion, todo.isEmpty, evaluated.contains(finalVersion) {
                 try await record.mark(.evaluationDone, detail: ["version": finalVersion], on: client)
                 logger.info("evaluation done", metadata: ["policy.version": "\(finalVersion)"])
                 return
             }
             try await Task.sleep(for: poll)
         }
+    }
+
+    /// The oldest of `todo` this instance could claim, nil when others hold all of them.
+    private func firstClaimed(_ todo: [PublishedPolicy]) async throws -> PublishedPolicy? {
+        for candidate in todo {
+            if try await store.claim(runID: record.id, version: candidate.version, instanceID: instanceID,
+                                     staleAfter: claimStaleAfter) {
+                return candidate
+            }
+        }
+        return nil
     }
 
     private func log(_ result: VersionEvaluation) {

@@ -1,4 +1,5 @@
 import Pipeline
+import ServiceRuntime
 import Store
 import Training
 
@@ -110,10 +111,7 @@ public struct AdmissionTickets: Sendable {
         let seconds = Double(staleAfter.components.seconds) + Double(staleAfter.components.attoseconds) / 1e18
         return try await returnLeases("""
             l.taken_at < now() - make_interval(secs => \(seconds))
-            AND NOT EXISTS (
-                SELECT 1 FROM service_heartbeats h
-                WHERE h.instance_id = l.instance_id AND h.status IN ('starting', 'running')
-                  AND h.last_seen > now() - make_interval(secs => \(seconds)))
+            AND NOT \(sql: StoreHeartbeatSink.heartbeatIsFresh(instanceColumn: "l.instance_id", within: staleAfter))
             """)
     }
 
