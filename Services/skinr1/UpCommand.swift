@@ -76,8 +76,12 @@ struct RunOptions: ParsableArguments, Sendable {
     @Option(help: "Reward scorer processes.")
     var scorers: Int = 1
 
-    @Option(help: "Evaluator processes; they share the run's versions (each claims one before decoding it).")
-    var evaluators: Int = 1
+    @Option(help: "Evaluator processes; they share the run's versions (each claims one before decoding it). Default: 1 for smoke, 2 otherwise.")
+    var evaluators: Int?
+
+    /// Evaluators to start: two unless told, so that the versions left when training ends
+    /// are decoded on both cores at once; one for the smoke profile, which has few.
+    var evaluatorCount: Int { evaluators ?? (profile == "smoke" ? 1 : 2) }
 
     @Option(help: "Seed of the data and of every sampler.")
     var seed: UInt64 = 20251125
@@ -105,7 +109,7 @@ struct RunOptions: ParsableArguments, Sendable {
         guard RunConfig.profiles.contains(profile) else {
             throw ValidationError("--profile must be one of \(RunConfig.profiles.joined(separator: ", ")), not '\(profile)'")
         }
-        guard rolloutWorkers >= 1, scorers >= 1, evaluators >= 1 else {
+        guard rolloutWorkers >= 1, scorers >= 1, evaluatorCount >= 1 else {
             throw ValidationError("--rollout-workers, --scorers and --evaluators must be at least 1")
         }
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
@@ -143,7 +147,7 @@ struct RunDriver: Sendable {
         Ensemble.say("run \(runID): arm \(config.arm.rawValue), profile \(config.profile)")
         let started = ContinuousClock.now
         let expected = try await ensemble.startServices(runID: runID, rolloutWorkers: options.rolloutWorkers, scorers: options.scorers,
-                                                       evaluators: options.evaluators)
+                                                       evaluators: options.evaluatorCount)
         let kind = try await withThrowingTaskGroup(of: Outcome.Kind.self) { group in
             group.addTask {
                 guard try await ensemble.waitUntilHealthy(expected, timeout: .seconds(120)) else {

@@ -122,15 +122,18 @@ struct EnsembleTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let children = ChildProcesses()
         defer { children.killAll() }
-        let (up, output) = try launchUp(children, in: dir, ["--rollout-workers", "2"])
+        let (up, output) = try launchUp(children, in: dir, ["--rollout-workers", "2", "--evaluators", "2"])
         try await waitForExit(up, timeout: .seconds(600))
         let text = try String(contentsOf: output, encoding: .utf8)
         #expect(up.terminationStatus == 0, "up failed: \(text.suffix(4000))")
         #expect(text.contains("In-distribution disease diagnosis"), "the evaluation table is printed")
+        var evaluatedVersions = 0
         try await withStore(dir) { client in
             try await expectCompleteRun(client, groupSize: 4)
             // Both workers joined the run (which of them wins the few smoke tickets is up to the broker).
             #expect(try await count(client, "SELECT count(*)::int8 AS n FROM service_heartbeats WHERE service = 'rollout-generator'") == 2)
+            #expect(try await count(client, "SELECT count(*)::int8 AS n FROM service_heartbeats WHERE service = 'evaluator'") == 2)
+            evaluatedVersions = try await count(client, "SELECT count(DISTINCT version)::int8 AS n FROM eval_results")
         }
         // The evaluator runs below the training processes; the learner at normal priority.
         let logs = dir.appendingPathComponent("run/logs")
@@ -139,6 +142,10 @@ struct EnsembleTests {
             return try String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)
         }
         #expect(try log("evaluator-1").contains("process.niceness=19"))
+        #expect(try log("evaluator-2").contains("process.niceness=19"))
+        // The two evaluators shared the versions: each was decoded once, by one of them.
+        let decoded = try ["evaluator-1", "evaluator-2"].map { try log($0).components(separatedBy: "version evaluated").count - 1 }
+        #expect(decoded.reduce(0, +) == evaluatedVersions, "versions decoded by each evaluator: \(decoded), evaluated: \(evaluatedVersions)")
         #expect(try log("learner-1").contains("process.niceness=0"))
         #expect(try log("learner-1").contains("GRPO runs on 1 thread of numeric code"))
     }
