@@ -22,16 +22,17 @@ public struct StoreHeartbeatSink: HeartbeatSink {
 }
 
 extension StoreHeartbeatSink {
-    /// SQL that holds while the instance named by the column `instanceColumn` (a trusted
-    /// identifier such as `l.instance_id`) has heartbeaten as starting or running within
-    /// `window`: how work a process holds (admission leases, evaluation claims) is judged
-    /// abandoned or not.
-    public static func heartbeatIsFresh(instanceColumn: String, within window: Duration) -> SQLQuery {
-        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+    /// SQL that holds when work a process took is abandoned: taken at least `staleAfter` ago
+    /// (the column `heldSinceColumn`) by an instance (the column `instanceColumn`) that has
+    /// not heartbeaten as starting or running within `staleAfter`. Both columns are trusted
+    /// identifiers such as `l.taken_at`. Admission leases and evaluation claims are judged so.
+    public static func holderIsGone(instanceColumn: String, heldSinceColumn: String, staleAfter: Duration) -> SQLQuery {
+        let seconds = Double(staleAfter.nanoseconds) / 1e9
         return """
-            EXISTS (SELECT 1 FROM service_heartbeats h
-                    WHERE h.instance_id = \(unsafeSQL: instanceColumn) AND h.status IN ('starting', 'running')
-                      AND h.last_seen > now() - make_interval(secs => \(seconds)))
+            (\(unsafeSQL: heldSinceColumn) < now() - make_interval(secs => \(seconds))
+             AND NOT EXISTS (SELECT 1 FROM service_heartbeats h
+                             WHERE h.instance_id = \(unsafeSQL: instanceColumn) AND h.status IN ('starting', 'running')
+                               AND h.last_seen > now() - make_interval(secs => \(seconds))))
             """
     }
 }

@@ -82,13 +82,12 @@ public struct EvaluationStore: Sendable {
     /// that long ago. A claim is never given up: once the version's results are written
     /// nobody looks for it again.
     public func claim(runID: String, version: Int, instanceID: String, staleAfter: Duration) async throws -> Bool {
-        let seconds = Double(staleAfter.components.seconds) + Double(staleAfter.components.attoseconds) / 1e18
-        return try await !client.query("""
+        try await !client.query("""
             INSERT INTO eval_claims AS c (run_id, version, instance_id) VALUES (\(runID), \(version), \(instanceID))
             ON CONFLICT (run_id, version) DO UPDATE SET instance_id = EXCLUDED.instance_id, claimed_at = now()
             WHERE c.instance_id = EXCLUDED.instance_id
-               OR (c.claimed_at < now() - make_interval(secs => \(seconds))
-                   AND NOT \(sql: StoreHeartbeatSink.heartbeatIsFresh(instanceColumn: "c.instance_id", within: staleAfter)))
+               OR \(sql: StoreHeartbeatSink.holderIsGone(instanceColumn: "c.instance_id", heldSinceColumn: "c.claimed_at",
+                                                        staleAfter: staleAfter))
             RETURNING version
             """).isEmpty
     }

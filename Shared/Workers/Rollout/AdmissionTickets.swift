@@ -108,11 +108,8 @@ public struct AdmissionTickets: Sendable {
     /// `staleAfter` and were taken at least that long ago; how many came back.
     @discardableResult
     public func reclaimAbandoned(staleAfter: Duration) async throws -> Int {
-        let seconds = Double(staleAfter.components.seconds) + Double(staleAfter.components.attoseconds) / 1e18
-        return try await returnLeases("""
-            l.taken_at < now() - make_interval(secs => \(seconds))
-            AND NOT \(sql: StoreHeartbeatSink.heartbeatIsFresh(instanceColumn: "l.instance_id", within: staleAfter))
-            """)
+        try await returnLeases(StoreHeartbeatSink.holderIsGone(instanceColumn: "l.instance_id", heldSinceColumn: "l.taken_at",
+                                                               staleAfter: staleAfter))
     }
 
     private func returnLeases(_ condition: SQLQuery) async throws -> Int {
