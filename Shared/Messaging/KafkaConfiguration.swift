@@ -148,10 +148,11 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Bytes one fetch asks of each partition (`max.partition.fetch.bytes`; a broker still
     /// returns a first record batch that is larger). Small values interleave partitions.
     public var maxPartitionFetchBytes: Int
-    /// How long an assigned partition may stay silent, while the caller waits for messages
-    /// and the broker holds unread ones, before the member restarts its fetch (pause and
-    /// resume, from the last message handed out). Guards against a fetch that librdkafka
-    /// left stopped after flow control's many pauses and resumes.
+    /// How much fetching time (assigned, not paused) an assigned partition may spend without
+    /// delivering, while the broker holds unread messages, before the member restarts its
+    /// fetch (resume and seek to where it should go on) once the caller waits. Guards against
+    /// a fetch, or a first offset lookup, that librdkafka left stopped after flow control's
+    /// many pauses and resumes.
     public var stallTimeout: Duration
 
     public init(groupID: String, autoOffsetReset: OffsetReset = .earliest,

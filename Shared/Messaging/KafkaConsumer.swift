@@ -25,9 +25,6 @@ public final class KafkaConsumer: Sendable {
         var flowPaused = false
         /// Partitions were assigned since flow control last paused the assignment.
         var assignedSinceFlowPause = false
-        /// When fetching last started again (a resume by flow control or the owner, an
-        /// assignment): silence before it is not a stall.
-        var lastStart = ContinuousClock.now
         /// Counts assignment changes: positions the poll thread recorded before one are stale.
         var assignmentEpoch = 0
     }
@@ -70,7 +67,7 @@ public final class KafkaConsumer: Sendable {
         self.groupID = consumer.groupID
         self.pollThread = PollThread(name: "skinr1.kafka.consumer.poll") { thread in
             Self.pollLoop(client: client, buffer: buffer, membership: membership, events: eventSink, thread: thread,
-                          stallTimeout: consumer.stallTimeout, logger: groupLogger)
+                          stallTimeout: consumer.stallTimeout, reset: consumer.autoOffsetReset, logger: groupLogger)
         }
     }
 
@@ -172,7 +169,6 @@ public final class KafkaConsumer: Sendable {
         try await client.blocking {
             try membership.withLock { state in
                 state.ownerPaused.subtract(partitions)
-                state.lastStart = .now
                 if !state.flowPaused { try client.resume(partitions) }
             }
         }
@@ -191,13 +187,13 @@ public final class KafkaConsumer: Sendable {
 
     private static func pollLoop(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                                  events: AsyncStream<KafkaConsumerEvent>.Continuation,
-                                 thread: PollThread, stallTimeout: Duration, logger: Logger) {
+                                 thread: PollThread, stallTimeout: Duration, reset: KafkaConsumerConfiguration.OffsetReset,
+                                 logger: Logger) {
         var fatal: KafkaError? = nil
-        var watch = StallWatch(timeout: stallTimeout)
+        var watch = StallWatch(timeout: stallTimeout, reset: reset)
         while !thread.isStopping {
             let paused = applyFlowControl(client: client, level: buffer.level, membership: membership, logger: logger)
-            if !paused { watch.restartStalledFetches(client: client, buffer: buffer, membership: membership, events: events,
-                                                     logger: logger) }
+            watch.tick(client: client, buffer: buffer, membership: membership, events: events, logger: logger)
             // While paused, wait for the owner to read rather than for the broker, then poll
             // without waiting: that serves rebalances, heartbeats and the poll deadline.
             if paused { buffer.waitUntilLow(timeout: 0.1) }
@@ -242,7 +238,6 @@ public final class KafkaConsumer: Sendable {
                 if state.flowPaused && level == .low {
                     try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
                     state.flowPaused = false
-                    state.lastStart = .now
                     logger.debug("buffer half empty: partitions resumed")
                 } else if state.flowPaused ? state.assignedSinceFlowPause : level == .full {
                     // Newly assigned partitions are paused too while the buffer drains.
@@ -259,54 +254,69 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Finds partitions whose fetch stopped without a pause of ours: assigned, not paused,
-    /// the caller waiting (buffer low), nothing delivered for `timeout`, and the broker
-    /// holding messages past the next offset this member should read. That offset is the
-    /// member's own record (one past the last message it buffered since the assignment last
-    /// changed), else librdkafka's position: the restart must not depend on the state that
-    /// may have gone wrong. The partition is resumed (clearing a pause librdkafka may still
-    /// hold) and sought to that offset, so nothing is skipped or delivered twice.
-    /// Poll-thread state; checks each partition at most once a `timeout`.
+    /// Finds partitions whose fetch stopped without a pause of ours, and restarts them.
+    ///
+    /// A partition is suspect once it has delivered nothing for `timeout` of fetching time:
+    /// time it was assigned and paused neither by the owner nor by flow control. Counting
+    /// only that time, a pause is never taken for a stall, and the short fetch windows of a
+    /// slow reader add up instead of each starting the count again.
+    ///
+    /// A suspect partition is restarted when the caller waits (buffer low) and the broker
+    /// holds messages past the offset it should go on from: the member's own record (one past
+    /// the last message it buffered since the assignment last changed), else librdkafka's
+    /// position, else the group's committed offset, else where `auto.offset.reset` starts.
+    /// The last covers a partition that never delivered at all, such as one whose first
+    /// offset lookup librdkafka discards as outdated whenever a pause or resume lands while
+    /// it is under way. The restart does not rely on the state that may have gone wrong: the
+    /// partition is resumed (clearing a pause librdkafka may still hold) and sought to an
+    /// absolute offset, so nothing is skipped or delivered twice. Poll-thread state.
     private struct StallWatch {
         let timeout: Duration
-        private var lastHeard: [KafkaTopicPartition: ContinuousClock.Instant] = [:]
+        let reset: KafkaConsumerConfiguration.OffsetReset
+        /// Fetching time since each partition last delivered (or was last checked).
+        private var silence: [KafkaTopicPartition: Duration] = [:]
         private var nextOffset: [KafkaTopicPartition: Int64] = [:]
         private var epoch = 0
-        private var nextSweep: ContinuousClock.Instant
+        private var lastTick = ContinuousClock.now
 
-        init(timeout: Duration) {
+        init(timeout: Duration, reset: KafkaConsumerConfiguration.OffsetReset) {
             self.timeout = timeout
-            nextSweep = .now + timeout
+            self.reset = reset
         }
 
         /// Records a message polled while the assignment was at `epoch`.
         mutating func delivered(_ message: KafkaConsumerMessage, epoch: Int) {
             forgetPositions(unless: epoch)
-            lastHeard[message.topicPartition] = .now
+            silence[message.topicPartition] = .zero
             nextOffset[message.topicPartition] = message.offset + 1
         }
 
-        /// Positions recorded under an earlier assignment may be stale: another member may
-        /// have read further.
+        /// What was recorded under an earlier assignment may be stale: another member may
+        /// have read further, and a new assignment starts fetching afresh.
         private mutating func forgetPositions(unless epoch: Int) {
             guard epoch != self.epoch else { return }
             nextOffset = [:]
+            silence = [:]
             self.epoch = epoch
         }
 
-        mutating func restartStalledFetches(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
-                                            events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
+        /// Every turn of the poll loop: adds the time since the last turn to the silence of
+        /// each partition that was fetching, then restarts those silent for `timeout`.
+        mutating func tick(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
+                           events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
             let now = ContinuousClock.now
-            guard now >= nextSweep else { return }
-            nextSweep = now + timeout
-            let (watched, lastStart, epoch) = membership.withLock {
-                ($0.flowPaused ? [] : $0.assignment.subtracting($0.ownerPaused), $0.lastStart, $0.assignmentEpoch)
+            let elapsed = now - lastTick
+            lastTick = now
+            let (watched, fetching, epoch) = membership.withLock {
+                ($0.assignment.subtracting($0.ownerPaused), !$0.flowPaused, $0.assignmentEpoch)
             }
             forgetPositions(unless: epoch)
-            lastHeard = lastHeard.filter { watched.contains($0.key) }
-            guard buffer.level == .low else { return }
-            let silent = watched.filter { now - max(lastHeard[$0] ?? lastStart, lastStart) >= timeout }
-            guard !silent.isEmpty else { return }
+            silence = silence.filter { watched.contains($0.key) }
+            guard fetching else { return }
+            for partition in watched { silence[partition, default: .zero] += elapsed }
+            let silent = watched.filter { silence[$0]! >= timeout }
+            guard !silent.isEmpty, buffer.level == .low else { return }
+            for partition in silent { silence[partition] = .zero }
             // Where each should go on: the member's record, else librdkafka's position, else
             // the group's committed offset (nothing read since the assignment changed).
             var starts = nextOffset.filter { silent.contains($0.key) }
@@ -317,17 +327,19 @@ public final class KafkaConsumer: Sendable {
                let committed = try? client.committed(silent.filter { starts[$0] == nil }, timeoutMs: 2_000) {
                 for offset in committed where offset.offset >= 0 { starts[offset.topicPartition] = offset.offset }
             }
-            for (partition, start) in starts {
-                let high: Int64
+            for partition in silent.sorted(by: { ($0.topic, $0.partition) < ($1.topic, $1.partition) }) {
+                let marks: (low: Int64, high: Int64)
                 do {
-                    high = try client.highWatermark(partition, timeoutMs: 2_000)
+                    marks = try client.watermarks(partition, timeoutMs: 2_000)
                 } catch {
                     logger.warning("could not check whether a silent partition has more to read",
                                    metadata: [LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
                                               LogKey.error: "\(error)"])
                     continue
                 }
-                guard high > start else { continue }
+                // Nothing read, no position, nothing committed: where the reset policy starts.
+                let start = starts[partition] ?? (reset == .earliest ? marks.low : marks.high)
+                guard marks.high > start else { continue }
                 let restarted = membership.withLock { state -> Bool in
                     guard !state.flowPaused, state.assignment.contains(partition), !state.ownerPaused.contains(partition),
                           state.assignmentEpoch == epoch else { return false }
@@ -342,11 +354,11 @@ public final class KafkaConsumer: Sendable {
                     }
                 }
                 guard restarted else { continue }
-                lastHeard[partition] = now
                 logger.warning("partition delivered nothing while the broker held more: fetch restarted",
                                metadata: [LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
-                                          LogKey.offset: "\(start)", LogKey.count: "\(high - start)"])
-                events.yield(.fetchRestarted(partition, behind: high - start))
+                                          LogKey.offset: "\(start)", LogKey.count: "\(marks.high - start)",
+                                          LogKey.startFrom: "\(starts[partition] == nil ? "reset policy" : "last position")"])
+                events.yield(.fetchRestarted(partition, behind: marks.high - start))
             }
         }
     }
@@ -364,7 +376,6 @@ public final class KafkaConsumer: Sendable {
             let starts = membership.withLock { state -> [KafkaTopicPartition: Int64] in
                 state.assignment.formUnion(partitions)
                 state.assignedSinceFlowPause = true
-                state.lastStart = .now
                 state.assignmentEpoch += 1
                 var starts: [KafkaTopicPartition: Int64] = [:]
                 for partition in partitions {

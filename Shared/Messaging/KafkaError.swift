@@ -104,4 +104,5 @@ enum LogKey {
     static let bootstrap = "kafka.bootstrap"
     static let count = "kafka.count"
     static let startOffsets = "kafka.start_offsets"
+    static let startFrom = "kafka.start_from"
 }

@@ -264,13 +264,13 @@ final class RDKafkaClient: @unchecked Sendable {
         return list.entries.map(\.offset)
     }
 
-    /// The broker's high watermark (one past its last message) of a partition; a request
-    /// to the partition leader that waits up to `timeoutMs`.
-    func highWatermark(_ partition: KafkaTopicPartition, timeoutMs: Int32) throws -> Int64 {
+    /// The broker's watermarks of a partition: its oldest kept message and one past its last;
+    /// a request to the partition leader that waits up to `timeoutMs`.
+    func watermarks(_ partition: KafkaTopicPartition, timeoutMs: Int32) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0, high: Int64 = 0
         let code = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMs)
         if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.rdkafka(code, "could not query the watermarks of \(partition)") }
-        return high
+        return (low, high)
     }
 
     /// Leaves the consumer group (serving the final revoke) and stops fetching.
