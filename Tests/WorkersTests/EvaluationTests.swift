@@ -304,19 +304,19 @@ struct EvaluationWorkerTests {
                     ON CONFLICT (service, instance_id) DO UPDATE SET last_seen = EXCLUDED.last_seen
                     """)
             }
-            func claim(_ instance: String, staleAfter: Duration = .seconds(15)) async throws -> Bool {
+            func claim(_ instance: String, staleAfter: Duration = .seconds(15)) async throws -> EvaluationClaim? {
                 try await store.claim(runID: run.id, version: 3, instanceID: instance, staleAfter: staleAfter)
             }
             try await beat("e1", secondsAgo: 0)
-            #expect(try await claim("e1"))
-            #expect(try await !claim("e2"))
-            #expect(try await claim("e1"), "the claimant takes its own claim back")
+            #expect(try await claim("e1") == EvaluationClaim(takenFrom: nil))
+            #expect(try await claim("e2") == nil)
+            #expect(try await claim("e1") == EvaluationClaim(takenFrom: nil), "the claimant takes its own claim back")
             // Silent for 30 s, but claimed just now: not yet taken over.
             try await beat("e1", secondsAgo: 30)
-            #expect(try await !claim("e2"))
+            #expect(try await claim("e2") == nil)
             try await bench.client.execute("UPDATE eval_claims SET claimed_at = now() - interval '1 minute' WHERE run_id = \(run.id)")
-            #expect(try await claim("e2"))
-            #expect(try await !claim("e1", staleAfter: .seconds(3600)), "e2 holds it now")
+            #expect(try await claim("e2") == EvaluationClaim(takenFrom: "e1"), "taken over, naming the silent claimant")
+            #expect(try await claim("e1", staleAfter: .seconds(3600)) == nil, "e2 holds it now")
         }
     }
 }

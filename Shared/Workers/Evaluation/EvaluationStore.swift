@@ -76,20 +76,24 @@ public struct EvaluationStore: Sendable {
         return Set(try rows.map { try $0.decode("version", as: Int.self) })
     }
 
-    /// Claims `version` of the run for `instanceID`: true when this instance holds it now,
+    /// Claims `version` of the run for `instanceID`: non-nil when this instance holds it now,
     /// because nobody had claimed it, it held it already (a restart under the same instance
     /// id), or its claimant has not heartbeaten for `staleAfter` and claimed it at least
-    /// that long ago. A claim is never given up: once the version's results are written
-    /// nobody looks for it again.
-    public func claim(runID: String, version: Int, instanceID: String, staleAfter: Duration) async throws -> Bool {
-        try await !client.query("""
+    /// that long ago (then `takenFrom` names that claimant). A claim is never given up: once
+    /// the version's results are written nobody looks for it again.
+    public func claim(runID: String, version: Int, instanceID: String, staleAfter: Duration) async throws -> EvaluationClaim? {
+        let rows = try await client.query("""
+            WITH before AS (SELECT instance_id FROM eval_claims WHERE run_id = \(runID) AND version = \(version))
             INSERT INTO eval_claims AS c (run_id, version, instance_id) VALUES (\(runID), \(version), \(instanceID))
             ON CONFLICT (run_id, version) DO UPDATE SET instance_id = EXCLUDED.instance_id, claimed_at = now()
             WHERE c.instance_id = EXCLUDED.instance_id
                OR \(sql: StoreHeartbeatSink.holderIsGone(instanceColumn: "c.instance_id", heldSinceColumn: "c.claimed_at",
                                                         staleAfter: staleAfter))
-            RETURNING version
-            """).isEmpty
+            RETURNING (SELECT instance_id FROM before) AS previous
+            """)
+        guard let row = rows.first else { return nil }
+        let previous = try row.decode("previous", as: String?.self)
+        return EvaluationClaim(takenFrom: previous == instanceID ? nil : previous)
     }
 
     /// Upserts every value of one version in one transaction.
@@ -107,6 +111,12 @@ public struct EvaluationStore: Sendable {
             }
         }
     }
+}
+
+/// A version this evaluator holds.
+public struct EvaluationClaim: Sendable, Equatable {
+    /// The silent instance it was taken from; nil when it was free or already ours.
+    public var takenFrom: String?
 }
 
 public struct EvaluationError: Error, CustomStringConvertible, Sendable {

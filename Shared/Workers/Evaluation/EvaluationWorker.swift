@@ -88,10 +88,14 @@ public struct EvaluationWorker: Sendable {
     /// The oldest of `todo` this instance could claim, nil when others hold all of them.
     private func firstClaimed(_ todo: [PublishedPolicy]) async throws -> PublishedPolicy? {
         for candidate in todo {
-            if try await store.claim(runID: record.id, version: candidate.version, instanceID: instanceID,
-                                     staleAfter: claimStaleAfter) {
-                return candidate
+            guard let claim = try await store.claim(runID: record.id, version: candidate.version, instanceID: instanceID,
+                                                    staleAfter: claimStaleAfter) else { continue }
+            if let silent = claim.takenFrom {
+                logger.warning("claim taken over from a silent evaluator", metadata: [
+                    "policy.version": "\(candidate.version)", "eval.previous_instance": "\(silent)",
+                    "eval.stale_after_seconds": "\(claimStaleAfter.components.seconds)"])
             }
+            return candidate
         }
         return nil
     }
