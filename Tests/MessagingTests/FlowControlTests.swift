@@ -90,6 +90,11 @@ struct FlowControlTests {
         let consumer = try KafkaConsumer(configuration: connection, consumer: configuration(group: "group-\(topic)", capacity: 1_000),
                                          topics: [topic], logger: testLogger)
         let events = EventLog(consumer)
+        if fetchBreak == .beforeItsFirstMessage {
+            // Start both at offset 0 when assigned, with no offset lookup that the pause below
+            // could land in (librdkafka 2.0.2 may then lose the pause, and the break with it).
+            for partition in Int32(0)..<2 { try await consumer.seek(topic: topic, partition: partition, offset: 0) }
+        }
         var read = try await collect(consumer, count: before.count)
         let stalled = KafkaTopicPartition(topic: topic, partition: 1)
         try consumer.client.pause([stalled])
