@@ -68,7 +68,7 @@ let package = Package(
         // The work of each service (learner, rollout generation, scoring, evaluation, synthesis).
         .target(name: "Workers", dependencies: [
             "Domain", "Knowledge", "Training", "NeuralNet", "PolicyRuntime", "Pipeline", "Catalogue",
-            "Messaging", "Store", "ServiceRuntime", "DataSynth",
+            "Messaging", "Store", "ServiceRuntime", "DataSynth", "Backoff",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Shared/Workers"),
@@ -82,7 +82,7 @@ let package = Package(
 
         .executableTarget(name: "skinr1", dependencies: [
             "ServiceRuntime", "Messaging", "Store", "BLASKernel", "Domain", "Knowledge", "NeuralNet", "DataSynth", "Catalogue",
-            "Pipeline", "Workers", "PolicyRuntime", "Training",
+            "Pipeline", "Workers", "PolicyRuntime", "Training", "Backoff",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Services/skinr1"),

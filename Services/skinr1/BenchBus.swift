@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backoff
 import Foundation
 import Logging
 import Messaging
@@ -71,7 +72,7 @@ struct BenchBus: AsyncParsableCommand {
         await consumer.close()
         let total = received.value
         guard total >= count else { throw BusFailure("consumer ended after \(total) of \(count) messages") }
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return elapsed.seconds
     }
 
     private func produce(_ messages: [KafkaProducerMessage], window: Int, producer: KafkaProducer,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backoff
 import Foundation
 import Logging
 import Store
@@ -85,18 +86,14 @@ struct BenchStoreCommand: AsyncParsableCommand {
                 throw ValidationError("row counts after the bench: copied \(copied), inserted \(inserted), expected \(rows) each")
             }
 
-            let copyRate = Double(rows) / seconds(copyTime)
-            let insertRate = Double(rows) / seconds(insertTime)
-            print(String(format: "COPY FROM STDIN      %8d rows in %7.3f s = %10.0f rows/s", rows, seconds(copyTime), copyRate))
-            print(String(format: "INSERT per row       %8d rows in %7.3f s = %10.0f rows/s (autocommit, one round trip each)", rows, seconds(insertTime), insertRate))
+            let copyRate = Double(rows) / copyTime.seconds
+            let insertRate = Double(rows) / insertTime.seconds
+            print(String(format: "COPY FROM STDIN      %8d rows in %7.3f s = %10.0f rows/s", rows, copyTime.seconds, copyRate))
+            print(String(format: "INSERT per row       %8d rows in %7.3f s = %10.0f rows/s (autocommit, one round trip each)", rows, insertTime.seconds, insertRate))
             print(String(format: "ratio COPY/INSERT    %.1fx", copyRate / insertRate))
         } catch {
             await connection.close()
             throw error
         }
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

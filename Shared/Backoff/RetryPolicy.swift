@@ -40,6 +40,12 @@ extension Duration {
         if overflow { return seconds > 0 ? .max : .min }
         return scaled + attoseconds / 1_000_000_000
     }
+
+    /// Seconds as a fraction, for rates and logs.
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) * 1e-18
+    }
 }
 
 /// Runs `operation` until it succeeds, retrying errors that `isRetriable` accepts with

@@ -1,3 +1,4 @@
+import Backoff
 import Domain
 import Foundation
 import Logging
@@ -54,7 +55,7 @@ public final class PolicyEvaluator: Sendable {
         }
         let loadStart = ContinuousClock.now
         let current = try await prepare(policy)
-        let loadSeconds = Self.seconds(ContinuousClock.now - loadStart)
+        let loadSeconds = (ContinuousClock.now - loadStart).seconds
 
         let model = current.model, tokenizer = current.tokenizer
         let codec = PromptCodec(tokenizer: tokenizer, config: model.config)
@@ -80,7 +81,7 @@ public final class PolicyEvaluator: Sendable {
                 generated += sample.tokens.count
             }
         }
-        let decodeSeconds = Self.seconds(ContinuousClock.now - decodeStart)
+        let decodeSeconds = (ContinuousClock.now - decodeStart).seconds
         return VersionEvaluation(policy: policy, outcomes: outcomes, answers: answers, values: EvaluationMetrics.summarize(outcomes),
                                  loadSeconds: loadSeconds, decodeSeconds: decodeSeconds, generatedTokens: generated)
     }
@@ -112,9 +113,5 @@ public final class PolicyEvaluator: Sendable {
             if let adapter { try model.attach(adapter) }
         }
         return ready
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

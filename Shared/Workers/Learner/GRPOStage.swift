@@ -1,3 +1,4 @@
+import Backoff
 import Domain
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import Backoff
 import Domain
 import Foundation
 import Messaging
@@ -250,12 +251,5 @@ struct SFTStage: Sendable {
             "base.sha": "\(mergedSHA.prefix(12))",
         ])
         return Outcome(losses: losses, mergedSHA: mergedSHA)
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
 }

@@ -1,3 +1,4 @@
+import Backoff
 import Foundation
 import Logging
 import NeuralNet
@@ -117,7 +118,7 @@ public final class PolicyFollower: Sendable {
             "policy.version": "\(latest.version)", "policy.step": "\(latest.step)", "policy.stage": "\(latest.stage)",
             "policy.adapter": "\(latest.adapterSHA.map { String($0.prefix(12)) } ?? "none")",
             "policy.base": "\(latest.baseSHA.prefix(12))", "policy.base_loaded": "\(base != nil)",
-            "load.ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+            "load.ms": "\((ContinuousClock.now - started).seconds * 1000)",
         ])
     }
 
@@ -138,9 +139,5 @@ public final class PolicyFollower: Sendable {
         state.withLock { s in
             if s.prepared?.published.version == version { s.prepared?.base = nil }
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 }

@@ -1,3 +1,4 @@
+import Backoff
 import DataSynth
 import Domain
 import Foundation
@@ -205,7 +206,7 @@ public final class RolloutWorker: Sendable {
                         }
                         continue
                     }
-                    counters.add("admission_wait_ms", Int64(PolicyFollower.milliseconds(ContinuousClock.now - refused.since)))
+                    counters.add("admission_wait_ms", Int64((ContinuousClock.now - refused.since).seconds * 1000))
                     refusedAt = nil
                 }
 
@@ -419,7 +420,7 @@ public final class RolloutWorker: Sendable {
             }
             return (samples, referenceLogProbs)
         }
-        let elapsed = PolicyFollower.milliseconds(ContinuousClock.now - started)
+        let elapsed = (ContinuousClock.now - started).seconds * 1000
         return prompts.indices.map { p in
             let answers = ((p * k)..<((p + 1) * k)).map { r in
                 RolloutAnswer(tokens: samples[r].tokens, text: samples[r].text, behaviourLogProbs: samples[r].logProbs,
