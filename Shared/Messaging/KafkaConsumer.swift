@@ -9,10 +9,15 @@ import Logging
 /// loop on a dedicated thread and read through `messages` or `nextBatch`. Rebalances are
 /// handled here (assign/revoke) and reported on `events`.
 ///
-/// Flow control: when `bufferCapacity` messages are unread, the poll thread pauses the
-/// member's partitions and goes on polling, so a member whose owner is not reading (a
+/// Flow control: the poll thread pauses a partition once it holds its share of the buffer
+/// (`bufferCapacity` over the partitions assigned), and every partition once `bufferCapacity`
+/// messages are unread, and goes on polling, so a member whose owner is not reading (a
 /// rollout worker refused admission) still answers rebalances at once and never overruns
-/// `max.poll.interval.ms`; it resumes them once the owner has read half of the buffer.
+/// `max.poll.interval.ms`. It resumes a partition once the owner has read half of its share,
+/// and everything once half of the buffer. The shares keep partitions fair: when all were
+/// paused and resumed together, the partition first in librdkafka's fetch filled the buffer
+/// on every resume, and the others' messages fetched with it were dropped at the pause, so a
+/// slow reader saw one partition drained before the next began.
 public final class KafkaConsumer: Sendable {
     private struct Membership {
         var assignment: Set<KafkaTopicPartition> = []
@@ -21,10 +26,11 @@ public final class KafkaConsumer: Sendable {
         var closed = false
         /// Paused by the owner (`pause(_:)`): flow control leaves them paused.
         var ownerPaused: Set<KafkaTopicPartition> = []
-        /// The poll thread paused the assignment because the buffer is full.
+        /// The buffer filled: flow control holds every partition until it is half empty.
         var flowPaused = false
-        /// Partitions were assigned since flow control last paused the assignment.
-        var assignedSinceFlowPause = false
+        /// Partitions flow control holds paused now: all of them while `flowPaused`, else
+        /// those at their share of the buffer.
+        var flowHeld: Set<KafkaTopicPartition> = []
         /// Counts assignment changes: positions the poll thread recorded before one are stale.
         var assignmentEpoch = 0
     }
@@ -169,7 +175,8 @@ public final class KafkaConsumer: Sendable {
         try await client.blocking {
             try membership.withLock { state in
                 state.ownerPaused.subtract(partitions)
-                if !state.flowPaused { try client.resume(partitions) }
+                let free = partitions.filter { !state.flowHeld.contains($0) }
+                if !free.isEmpty { try client.resume(free) }
             }
         }
     }
@@ -192,7 +199,7 @@ public final class KafkaConsumer: Sendable {
         var fatal: KafkaError? = nil
         var watch = StallWatch(timeout: stallTimeout, reset: reset)
         while !thread.isStopping {
-            let paused = applyFlowControl(client: client, level: buffer.level, membership: membership, logger: logger)
+            let paused = applyFlowControl(client: client, buffer: buffer, membership: membership, logger: logger)
             watch.tick(client: client, buffer: buffer, membership: membership, events: events, logger: logger)
             // While paused, wait for the owner to read rather than for the broker, then poll
             // without waiting: that serves rebalances, heartbeats and the poll deadline.
@@ -228,24 +235,32 @@ public final class KafkaConsumer: Sendable {
         buffer.finish(error: fatal)
     }
 
-    /// Pauses the assignment when the buffer is full (again after new partitions arrived) and
-    /// resumes what the owner has not paused once it is half empty: resuming at every free
-    /// slot would fetch again for each message read. Returns whether it is paused.
-    private static func applyFlowControl(client: RDKafkaClient, level: MessageBuffer.Level, membership: LockedState<Membership>,
+    /// Holds paused what should not fetch now: every partition from the moment the buffer is
+    /// full until it is half empty, else each partition holding its share of the buffer
+    /// until it holds half of it (resuming at every free slot would fetch again for each
+    /// message read). Never resumes what the owner paused. Returns whether the buffer is full.
+    private static func applyFlowControl(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                                          logger: Logger) -> Bool {
+        let (level, held) = buffer.occupancy
         do {
             return try membership.withLock { state in
                 if state.flowPaused && level == .low {
-                    try client.resume(Array(state.assignment.subtracting(state.ownerPaused)))
                     state.flowPaused = false
                     logger.debug("buffer half empty: partitions resumed")
-                } else if state.flowPaused ? state.assignedSinceFlowPause : level == .full {
-                    // Newly assigned partitions are paused too while the buffer drains.
-                    try client.pause(Array(state.assignment))
-                    if !state.flowPaused { logger.debug("buffer full: partitions paused") }
+                } else if !state.flowPaused && level == .full {
                     state.flowPaused = true
-                    state.assignedSinceFlowPause = false
+                    logger.debug("buffer full: partitions paused")
                 }
+                let share = max(1, buffer.capacity / max(1, state.assignment.count))
+                let wanted = state.flowPaused ? state.assignment : state.assignment.filter { partition in
+                    let count = held[partition] ?? 0
+                    return count >= share || (state.flowHeld.contains(partition) && count > share / 2)
+                }
+                let pausing = wanted.subtracting(state.flowHeld)
+                let resuming = state.flowHeld.subtracting(wanted).intersection(state.assignment).subtracting(state.ownerPaused)
+                if !pausing.isEmpty { try client.pause(Array(pausing)) }
+                if !resuming.isEmpty { try client.resume(Array(resuming)) }
+                state.flowHeld = wanted
                 return state.flowPaused
             }
         } catch {
@@ -308,13 +323,13 @@ public final class KafkaConsumer: Sendable {
             let elapsed = now - lastTick
             lastTick = now
             let (watched, fetching, epoch) = membership.withLock {
-                ($0.assignment.subtracting($0.ownerPaused), !$0.flowPaused, $0.assignmentEpoch)
+                ($0.assignment.subtracting($0.ownerPaused), $0.assignment.subtracting($0.ownerPaused).subtracting($0.flowHeld),
+                 $0.assignmentEpoch)
             }
             forgetPositions(unless: epoch)
             silence = silence.filter { watched.contains($0.key) }
-            guard fetching else { return }
-            for partition in watched { silence[partition, default: .zero] += elapsed }
-            let silent = watched.filter { silence[$0]! >= timeout }
+            for partition in fetching { silence[partition, default: .zero] += elapsed }
+            let silent = fetching.filter { silence[$0]! >= timeout }
             guard !silent.isEmpty, buffer.level == .low else { return }
             for partition in silent { silence[partition] = .zero }
             // Where each should go on: the member's record, else librdkafka's position, else
@@ -341,8 +356,8 @@ public final class KafkaConsumer: Sendable {
                 let start = starts[partition] ?? (reset == .earliest ? marks.low : marks.high)
                 guard marks.high > start else { continue }
                 let restarted = membership.withLock { state -> Bool in
-                    guard !state.flowPaused, state.assignment.contains(partition), !state.ownerPaused.contains(partition),
-                          state.assignmentEpoch == epoch else { return false }
+                    guard !state.flowHeld.contains(partition), state.assignment.contains(partition),
+                          !state.ownerPaused.contains(partition), state.assignmentEpoch == epoch else { return false }
                     do {
                         try client.resume([partition])
                         try client.seek([KafkaTopicPartitionOffset(topic: partition.topic, partition: partition.partition,
@@ -375,7 +390,6 @@ public final class KafkaConsumer: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let starts = membership.withLock { state -> [KafkaTopicPartition: Int64] in
                 state.assignment.formUnion(partitions)
-                state.assignedSinceFlowPause = true
                 state.assignmentEpoch += 1
                 var starts: [KafkaTopicPartition: Int64] = [:]
                 for partition in partitions {
@@ -405,17 +419,11 @@ public final class KafkaConsumer: Sendable {
             let unpause = membership.withLock { state -> Set<KafkaTopicPartition> in
                 state.assignment.subtract(revoked)
                 state.assignmentEpoch += 1
-                return state.flowPaused ? revoked.subtracting(state.ownerPaused) : []
+                let unpause = state.flowHeld.intersection(revoked).subtracting(state.ownerPaused)
+                state.flowHeld.subtract(revoked)
+                return unpause
             }
-            // librdkafka keeps a partition's pause across rebalances: one flow control paused
-            // must not come back paused if it is assigned again later.
-            if !unpause.isEmpty {
-                let resumed = RDKafkaTopicPartitionList(Array(unpause))
-                let code = withExtendedLifetime(resumed) { rd_kafka_resume_partitions(handle, resumed.pointer) }
-                if code != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    logger.warning("could not resume revoked partitions", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(code)))"])
-                }
-            }
+            releaseFlowHold(unpause, handle: handle, logger: logger)
             // Their uncommitted messages now belong to the member that takes them over.
             buffer.drop { revoked.contains($0.topicPartition) }
             if cooperative {
@@ -430,10 +438,13 @@ public final class KafkaConsumer: Sendable {
             events.yield(.revoked(partitions))
         default:
             let text = String(cString: rd_kafka_err2str(code))
-            membership.withLock {
-                $0.assignment.removeAll()
-                $0.assignmentEpoch += 1
+            let unpause = membership.withLock { state -> Set<KafkaTopicPartition> in
+                state.assignment.removeAll()
+                state.assignmentEpoch += 1
+                defer { state.flowHeld.removeAll() }
+                return state.flowHeld.subtracting(state.ownerPaused)
             }
+            releaseFlowHold(unpause, handle: handle, logger: logger)
             buffer.drop { _ in true }
             rd_kafka_assign(handle, nil)
             logger.error("rebalance failed; assignment cleared", metadata: [LogKey.error: "\(text)"])
@@ -443,6 +454,17 @@ public final class KafkaConsumer: Sendable {
 }
 
 extension KafkaConsumer {
+    /// librdkafka keeps a partition's pause across rebalances: one flow control held must not
+    /// come back paused if it is assigned again later.
+    private static func releaseFlowHold(_ partitions: Set<KafkaTopicPartition>, handle: OpaquePointer, logger: Logger) {
+        guard !partitions.isEmpty else { return }
+        let resumed = RDKafkaTopicPartitionList(Array(partitions))
+        let code = withExtendedLifetime(resumed) { rd_kafka_resume_partitions(handle, resumed.pointer) }
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("could not resume partitions flow control held", metadata: [LogKey.error: "\(String(cString: rd_kafka_err2str(code)))"])
+        }
+    }
+
     /// Commits `messages` once their work is durable, retrying passing failures (coordinator
     /// moving, broker restarting) with `policy`. Returns false when the commit was refused
     /// because the partitions moved to another member in a rebalance: that member reads

@@ -9,14 +9,15 @@ import Messaging
 /// messages, 1 MiB per partition and fetch) a worker read one partition deep into its
 /// second epoch while others had not started their first (quick profile: 310 of 808
 /// groups were second-epoch prompts, so 702 distinct cases were trained on instead of 808).
-/// Small batches and small per-partition fetches make a worker take a few prompts from each
-/// partition in turn, provided its buffer holds more than one such fetch of every partition:
-/// when the buffer fills, the consumer pauses and drops what librdkafka had fetched beyond
-/// it, and the next fetch starts again with the same partitions, so a buffer of 16 read two
-/// partitions of eight over and over (measured on the embedded broker, 8 partitions, 4
-/// epochs of 1,853 prompts: of the first 808 prompts read, 485 were from later epochs with
-/// librdkafka's defaults and a buffer of 16, 251 with these settings and a buffer of 16,
-/// none with these settings and a buffer of 64 or 256).
+/// The consumer pauses each partition once it holds its share of the buffer, so a worker
+/// takes a few prompts from every partition in turn: on the embedded broker (8 partitions,
+/// 4 epochs of 1,853 prompts) none of the first 808 prompts read was from a later epoch,
+/// with these settings or librdkafka's, with a buffer of 64 or of 16. (Before the shares,
+/// a full buffer paused every partition, librdkafka dropped what it had fetched beyond it,
+/// and the next fetch started with the same partitions: a buffer of 16 read 485 later-epoch
+/// prompts among the first 808 with librdkafka's defaults, 251 with these settings.) Small
+/// batches and small per-partition fetches still keep a fetch close to what a share holds,
+/// so little that is fetched is dropped.
 public enum PromptOrder {
     /// Prompts per record batch the synthesizer writes.
     public static let batchMessages = 8

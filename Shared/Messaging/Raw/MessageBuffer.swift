@@ -1,9 +1,10 @@
 import Foundation
 
 /// Hands consumed messages from the poll thread to async callers. `capacity` is the bound
-/// the poll thread keeps to: it pauses fetching when the buffer is full and resumes when it
-/// is half empty, polling all the while (so the member keeps answering rebalances and its
-/// poll deadline); a message that was already fetched when it paused is still appended.
+/// the poll thread keeps to: it pauses a partition holding its share of the buffer, and
+/// everything when the buffer is full, resuming at half of either, polling all the while
+/// (so the member keeps answering rebalances and its poll deadline); a message that was
+/// already fetched when it paused is still appended.
 ///
 /// `@unchecked Sendable`: every mutable field is read and written only while holding
 /// `condition`; continuations are resumed after releasing it.
@@ -16,6 +17,8 @@ final class MessageBuffer: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var items: [KafkaConsumerMessage] = []
+    /// How many of `items` each partition holds.
+    private var held: [KafkaTopicPartition: Int] = [:]
     private var waiters: [Waiter] = []
     private var cancelledWaiters: Set<UInt64> = []
     private var nextWaiterID: UInt64 = 0
@@ -42,6 +45,7 @@ final class MessageBuffer: @unchecked Sendable {
             return true
         }
         items.append(message)
+        held[message.topicPartition, default: 0] += 1
         condition.unlock()
         return true
     }
@@ -54,6 +58,13 @@ final class MessageBuffer: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return level(of: items.count)
+    }
+
+    /// The level, and how many unread messages each partition holds, read together.
+    var occupancy: (level: Level, perPartition: [KafkaTopicPartition: Int]) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (level(of: items.count), held)
     }
 
     /// Waits up to `timeout` (on the calling thread) until the buffer is down to `.low` or
@@ -78,6 +89,7 @@ final class MessageBuffer: @unchecked Sendable {
         finished = true
         failure = error
         items.removeAll()
+        held.removeAll()
         let woken = waiters
         waiters.removeAll()
         condition.broadcast()
@@ -91,6 +103,7 @@ final class MessageBuffer: @unchecked Sendable {
     func drop(where predicate: (KafkaConsumerMessage) -> Bool) {
         condition.lock()
         items.removeAll(where: predicate)
+        held = Dictionary(items.map { ($0.topicPartition, 1) }, uniquingKeysWith: +)
         condition.broadcast()
         condition.unlock()
     }
@@ -108,6 +121,10 @@ final class MessageBuffer: @unchecked Sendable {
                     let count = min(max(maxCount, 1), items.count)
                     let batch = Array(items.prefix(count))
                     items.removeFirst(count)
+                    for message in batch {
+                        let left = held[message.topicPartition, default: 1] - 1
+                        held[message.topicPartition] = left > 0 ? left : nil
+                    }
                     condition.broadcast()
                     condition.unlock()
                     continuation.resume(returning: batch)
