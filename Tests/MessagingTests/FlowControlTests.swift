@@ -130,7 +130,7 @@ struct FlowControlTests {
 
         try await produce(100..<200, to: topic, partitions: 2, connection: connection)
         if fetchBreak == .skippedAhead {
-            try consumer.client.seek([KafkaTopicPartitionOffset(topic: topic, partition: 1, offset: 100)], timeoutMs: 5_000)
+            try consumer.client.seek([KafkaTopicPartitionOffset(topic: topic, partition: 1, offset: 100)], timeoutMs: 30_000)
             try consumer.client.resume([stalled])
         }
         read += try await collect(consumer, count: before.count + 100 - read.count)
