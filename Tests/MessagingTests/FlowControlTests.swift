@@ -136,13 +136,18 @@ struct FlowControlTests {
             try consumer.client.resume([stalled])
         }
         read += try await collect(consumer, count: before.count + 100 - read.count)
-        let seen = events.snapshot
         await consumer.close()
+        // Every event reported up to the close (a loaded machine may have delivered the restart's
+        // messages before the event reached the log; CI once took a snapshot in between).
+        let seen = await events.events
 
         let partitionOne = fetchBreak == .beforeItsFirstMessage ? Array(Int64(0)..<50) : Array(0..<100)
         #expect(read.filter { $0.partition == 0 }.map(\.offset) == Array(0..<100), "partition 0, events: \(seen)")
         #expect(read.filter { $0.partition == 1 }.map(\.offset) == partitionOne, "partition 1, events: \(seen)")
-        #expect(seen.contains(.fetchRestarted(stalled, behind: 50)), "events: \(seen)")
+        // Restarted with messages behind: 50 when the produce below the break had finished, fewer
+        // when the guard came first on a loaded machine; the offsets above show nothing was
+        // skipped or read twice either way.
+        #expect(seen.contains { if case .fetchRestarted(stalled, let behind) = $0 { behind > 0 } else { false } }, "events: \(seen)")
         #expect(!seen.contains { if case .fetchRestarted(let partition, _) = $0 { partition != stalled } else { false } },
                 "only the stopped partition is restarted: \(seen)")
     }
