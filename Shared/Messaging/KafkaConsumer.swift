@@ -315,16 +315,22 @@ public final class KafkaConsumer: Sendable {
             self.epoch = epoch
         }
 
-        /// Every turn of the poll loop: adds the time since the last turn to the silence of
-        /// each partition that was fetching, then restarts those silent for `timeout`.
+        /// How often the poll loop's turns are counted: each turn is one message when they
+        /// flow, so the count is taken at most this often, crediting the time since the last.
+        private static let granularity = Duration.milliseconds(100)
+
+        /// On a turn of the poll loop (at most every `granularity`): adds the time since the
+        /// last count to the silence of each partition fetching now, then restarts those
+        /// silent for `timeout`.
         mutating func tick(client: RDKafkaClient, buffer: MessageBuffer, membership: LockedState<Membership>,
                            events: AsyncStream<KafkaConsumerEvent>.Continuation, logger: Logger) {
             let now = ContinuousClock.now
             let elapsed = now - lastTick
+            guard elapsed >= Self.granularity else { return }
             lastTick = now
-            let (watched, fetching, epoch) = membership.withLock {
-                ($0.assignment.subtracting($0.ownerPaused), $0.assignment.subtracting($0.ownerPaused).subtracting($0.flowHeld),
-                 $0.assignmentEpoch)
+            let (watched, fetching, epoch) = membership.withLock { state in
+                let watched = state.assignment.subtracting(state.ownerPaused)
+                return (watched, watched.subtracting(state.flowHeld), state.assignmentEpoch)
             }
             forgetPositions(unless: epoch)
             silence = silence.filter { watched.contains($0.key) }
