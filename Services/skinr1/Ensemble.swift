@@ -1,3 +1,4 @@
+import Backoff
 import Catalogue
 import DataSynth
 import Domain
@@ -163,7 +164,7 @@ actor Ensemble {
 
     nonisolated static func seconds(since start: ContinuousClock.Instant) -> String {
         let elapsed = ContinuousClock.now - start
-        return String(format: "%.1fs", Double(elapsed.nanoseconds) / 1e9)
+        return String(format: "%.1fs", elapsed.seconds)
     }
 
     nonisolated static func stamp() -> String {

@@ -97,7 +97,7 @@ public final class ChildSupervisor: Sendable {
         logger.error("child died; restarting", metadata: [
             "child": "\(name)", "exit": "\(how)", "restart": "\(attempt)", "delay_ms": "\(pause.nanoseconds / 1_000_000)",
         ])
-        let seconds = Double(pause.nanoseconds) / 1e9
+        let seconds = pause.seconds
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [weak self] in
             guard let self else { return }
             do { try self.launch(name) } catch {

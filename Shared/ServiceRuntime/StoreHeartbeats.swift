@@ -1,3 +1,4 @@
+import Backoff
 import Foundation
 import Store
 
@@ -27,7 +28,7 @@ extension StoreHeartbeatSink {
     /// not heartbeaten as starting or running within `staleAfter`. Both columns are trusted
     /// identifiers such as `l.taken_at`. Admission leases and evaluation claims are judged so.
     public static func holderIsGone(instanceColumn: String, heldSinceColumn: String, staleAfter: Duration) -> SQLQuery {
-        let seconds = Double(staleAfter.nanoseconds) / 1e9
+        let seconds = staleAfter.seconds
         return """
             (\(unsafeSQL: heldSinceColumn) < now() - make_interval(secs => \(seconds))
              AND NOT EXISTS (SELECT 1 FROM service_heartbeats h
@@ -52,7 +53,7 @@ public struct ServiceHealth: Sendable {
 
     /// Reads every heartbeat; a process is healthy when running and seen within `freshness`.
     public static func all(_ client: PostgresClient, freshness: Duration = .seconds(10)) async throws -> [ServiceHealth] {
-        let limit = Double(freshness.nanoseconds) / 1e9
+        let limit = freshness.seconds
         let rows = try await client.query("""
             SELECT service, instance_id, host, pid, version, status,
                    extract(epoch FROM now() - last_seen)::float8 AS age, counters::text AS counters
